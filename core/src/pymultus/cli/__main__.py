@@ -1,0 +1,3 @@
+from pymultus.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The CNI protocol: environment, network configuration, results, errors, the skeleton."""

@@ -1,0 +1,127 @@
+"""JSON the way the Go reference prints it.
+
+The reference plugins print results with ``json.MarshalIndent(v, "", "    ")`` and escape
+``<``, ``>``, ``&``, U+2028 and U+2029. Matching that byte for byte lets a runtime (or a
+diff) not care which implementation answered.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_GO_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+
+
+def _go_escape(text: str) -> str:
+    if not any(ch in text for ch in _GO_ESCAPES):
+        return text
+    for raw, esc in _GO_ESCAPES.items():
+        text = text.replace(raw, esc)
+    return text
+
+
+def dumps_indent(obj: Any) -> str:
+    """``MarshalIndent`` style: 4 spaces, ``": "``, no trailing newline, raw UTF-8."""
+    return _go_escape(json.dumps(obj, indent=4, ensure_ascii=False))
+
+
+def dumps_compact(obj: Any, *, sort_keys: bool = False) -> str:
+    """``Marshal`` style: no spaces at all."""
+    return _go_escape(
+        json.dumps(obj, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys)
+    )
+
+
+def go_json_error(exc: json.JSONDecodeError, doc: str) -> str:
+    """Describe a decode error in the words of Go's ``encoding/json``.
+
+    Runtimes and tests match these texts (``unexpected end of JSON input`` above all), so
+    the common cases are translated; anything rarer keeps a Go-like shape.
+    """
+    stripped = doc.rstrip()
+    if exc.pos >= len(stripped):
+        return "unexpected end of JSON input"
+    ch = doc[exc.pos]
+    if exc.msg.startswith("Extra data"):
+        return f"invalid character {_quote_char(ch)} after top-level value"
+    if exc.msg.startswith("Expecting value"):
+        return f"invalid character {_quote_char(ch)} looking for beginning of value"
+    if exc.msg.startswith("Expecting property name"):
+        return f"invalid character {_quote_char(ch)} looking for beginning of object key string"
+    if exc.msg.startswith("Expecting ':'"):
+        return f"invalid character {_quote_char(ch)} after object key"
+    if exc.msg.startswith("Expecting ','"):
+        after = "object key:value pair" if _inside_object(doc, exc.pos) else "array element"
+        return f"invalid character {_quote_char(ch)} after {after}"
+    if exc.msg.startswith("Invalid control character"):
+        return f"invalid character {_quote_char(ch)} in string literal"
+    return f"invalid character {_quote_char(ch)} ({exc.msg})"
+
+
+def _quote_char(ch: str) -> str:
+    if ch == "'":
+        return "'\\''"
+    if ch == "\n":
+        return "'\\n'"
+    if ch == "\t":
+        return "'\\t'"
+    return f"'{ch}'"
+
+
+def _inside_object(doc: str, pos: int) -> bool:
+    stack: list[str] = []
+    in_str = esc = False
+    for ch in doc[:pos]:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+            continue
+        if ch == '"':
+            in_str = True
+        elif ch in "{[":
+            stack.append(ch)
+        elif ch in "}]" and stack:
+            stack.pop()
+    return bool(stack) and stack[-1] == "{"
+
+
+def loads_object(data: bytes | str, what: str) -> dict[str, Any]:
+    """Decode a JSON object or raise ``ValueError`` with a Go-style message.
+
+    ``what`` is not used in the text (callers add their own prefix); it documents the call.
+    """
+    del what
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(go_json_error(exc, text)) from None
+    if not isinstance(obj, dict):
+        kind = _go_kind(obj)
+        raise ValueError(
+            f"json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
+        )
+    return obj
+
+
+def _go_kind(obj: Any) -> str:
+    if isinstance(obj, list):
+        return "array"
+    if isinstance(obj, str):
+        return "string"
+    if isinstance(obj, bool):
+        return "bool"
+    if isinstance(obj, int | float):
+        return "number"
+    return "null"

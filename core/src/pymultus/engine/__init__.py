@@ -1,0 +1,1 @@
+"""The plugin-chain engine: hooks, type resolution, the chain executor, the result cache."""
