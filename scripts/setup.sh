@@ -49,3 +49,4 @@ if [ -z "$PY" ]; then
 fi
 "$UV" sync --frozen --python "$PY" --quiet
 echo "setup: .venv ready ($(.venv/bin/python --version))" >&2
+./scripts/build-shim.sh  # the compiled pymultus-shim (thick mode), into .cache/shim/

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Mapping
 from typing import IO
+from typing import TYPE_CHECKING
 from typing import Any
 
 from pymultus.cni import version as cniversion
@@ -19,6 +20,9 @@ from pymultus.cni.errors import PLUGIN_NOT_FOUND
 from pymultus.cni.errors import CniError
 from pymultus.cni.jsonenc import dumps_compact
 from pymultus.cni.jsonenc import dumps_indent
+
+if TYPE_CHECKING:
+    from pymultus.engine.registry import Registry
 
 META_TYPE = "pymultus"
 
@@ -57,29 +61,96 @@ def run_cni(environ: Mapping[str, str], stdin: IO[bytes], stdout: IO[str], argv0
         data = stdin.read() if command != "" else b""
     except OSError as exc:
         return _fail(stdout, CniError(IO_FAILURE, f"error reading from stdin: {exc}"))
-    type_name = _type_from(data, argv0)
     if command == "":
-        sys.stderr.write(_about(type_name))
+        sys.stderr.write(_about(_type_from(data, argv0)))
         return 0
+    text, code = handle(environ, data, argv0, settings=settings)
+    stdout.write(text)
+    return code
+
+
+def handle(
+    environ: Mapping[str, str],
+    stdin: bytes,
+    argv0: str = META_TYPE,
+    *,
+    settings: Any = None,
+    registry: Registry | None = None,
+    extras: Mapping[str, Any] | None = None,
+    aliases: Mapping[str, str] | None = None,
+) -> tuple[str, int]:
+    """One CNI call, answered as text: exactly what the binary prints on stdout, and
+    its exit status. Thin mode and the daemon both call this.
+
+    :param settings: process settings (default: read from ``environ``).
+    :param registry: a warm registry to reuse (the daemon's); default: a new one.
+    :param extras: put into the plugin context's ``extras`` (daemon services).
+    :param aliases: type names to run as another type (the daemon runs the
+        meta-plugin for ``pymultus-shim``).
+    """
+    command = environ.get("CNI_COMMAND", "")
+    if command == "":
+        return "", 0
     try:
-        out = _dispatch(settings, environ, data, type_name)
+        out = execute(
+            environ,
+            stdin,
+            argv0,
+            settings=settings,
+            registry=registry,
+            extras=extras,
+            aliases=aliases,
+        )
     except CniError as exc:
-        return _fail(stdout, exc)
-    if out is not None:
-        if command == "VERSION":
-            stdout.write(dumps_compact(out) + "\n")
-        else:
-            stdout.write(dumps_indent(out))
-    return 0
+        return dumps_indent(exc.to_json()), 1
+    return render(command, out), 0
+
+
+def execute(
+    environ: Mapping[str, str],
+    stdin: bytes,
+    argv0: str = META_TYPE,
+    *,
+    settings: Any = None,
+    registry: Registry | None = None,
+    extras: Mapping[str, Any] | None = None,
+    aliases: Mapping[str, str] | None = None,
+) -> dict[str, Any] | None:
+    """Like :func:`handle`, but the decoded answer (``None`` when nothing is printed);
+    failures raise :class:`CniError`."""
+    if settings is None:
+        from pymultus.cli.settings import Settings
+
+        settings = Settings.from_environ(environ)
+    type_name = _type_from(stdin, argv0)
+    if aliases:
+        type_name = aliases.get(type_name, type_name)
+    return _dispatch(settings, environ, stdin, type_name, registry=registry, extras=extras)
+
+
+def render(command: str, out: dict[str, Any] | None) -> str:
+    """The stdout text of a successful call, as the reference skeleton prints it."""
+    if out is None:
+        return ""
+    if command == "VERSION":
+        return dumps_compact(out) + "\n"
+    return dumps_indent(out)
 
 
 def _dispatch(
-    settings: Any, environ: Mapping[str, str], data: bytes, type_name: str
+    settings: Any,
+    environ: Mapping[str, str],
+    data: bytes,
+    type_name: str,
+    *,
+    registry: Registry | None = None,
+    extras: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     from pymultus.cni.skel import dispatch
     from pymultus.cni.skel import version_info
 
-    registry = settings.registry()
+    if registry is None:
+        registry = settings.registry()
     runner = registry.load_python_type(type_name)
     if runner is None:
         if environ.get("CNI_COMMAND") == "VERSION":
@@ -90,7 +161,10 @@ def _dispatch(
             f'no installed Python plugin provides type "{type_name}"',
             f"installed Python types: {installed}",
         )
-    return dispatch(runner.plugin, environ, data, settings.plugin_context(registry))
+    ctx = settings.plugin_context(registry)
+    if extras:
+        ctx.extras.update(extras)
+    return dispatch(runner.plugin, environ, data, ctx)
 
 
 def _fail(stdout: IO[str], exc: CniError) -> int:

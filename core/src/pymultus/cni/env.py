@@ -32,8 +32,16 @@ _ORDER: Final = (
     "CNI_PATH",
 )
 
-#: Container ids and network names (libcni ``utils.cniReg``).
-NAME_RE: Final = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+#: Container ids and network names (libcni ``utils.cniReg``). ``\Z``, not ``$``: Go's
+#: ``$`` does not match before a trailing newline, Python's does.
+NAME_RE: Final = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z")
+
+#: Go's ``unicode.IsSpace`` (the Unicode White_Space property). Python's
+#: ``str.isspace`` also counts U+001C..U+001F, which Go accepts in interface names.
+_GO_SPACE: Final = frozenset(
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def validate_ifname(ifname: str) -> None:
@@ -48,7 +56,7 @@ def validate_ifname(ifname: str) -> None:
         )
     if ifname in (".", ".."):
         raise CniError(INVALID_ENVIRONMENT_VARIABLES, "interface name is . or ..")
-    if any(ch in "/:" or ch.isspace() for ch in ifname):
+    if any(ch in "/:" or ch in _GO_SPACE for ch in ifname):
         raise CniError(
             INVALID_ENVIRONMENT_VARIABLES, "interface name contains / or : or whitespace characters"
         )
@@ -132,17 +140,48 @@ class CniEnv:
 # -- CNI_ARGS -------------------------------------------------------------------------
 
 
+def go_quote(text: str) -> str:
+    """Go's ``%q`` of a string (``strconv.Quote``) for the texts that appear in
+    CNI_ARGS messages: backslash escapes, ``\\x`` for other control characters."""
+    out = ['"']
+    for ch in text:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch in _GO_QUOTE_SHORT:
+            out.append(_GO_QUOTE_SHORT[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        elif not ch.isprintable():
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+_GO_QUOTE_SHORT: Final = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def _split_pair(item: str) -> tuple[str, str]:
+    parts = item.split("=")
+    if len(parts) != 2:
+        raise CniError(999, f"ARGS: invalid pair {go_quote(item)}")
+    return parts[0], parts[1]
+
+
 def split_cni_args(text: str) -> list[tuple[str, str]]:
     """``K1=V1;K2=V2`` into pairs; a pair must split into exactly two parts."""
     if text == "":
         return []
-    pairs: list[tuple[str, str]] = []
-    for item in text.split(";"):
-        parts = item.split("=")
-        if len(parts) != 2:
-            raise CniError(999, f'ARGS: invalid pair "{item}"')
-        pairs.append((parts[0], parts[1]))
-    return pairs
+    return [_split_pair(item) for item in text.split(";")]
 
 
 def join_cni_args(pairs: list[tuple[str, str]]) -> str:
@@ -157,29 +196,33 @@ def parse_bool_arg(key: str, value: str) -> bool:
         return False
     raise CniError(
         999,
-        f'ARGS: error parsing value of pair "{key}={value}": '
+        f"ARGS: error parsing value of pair {go_quote(f'{key}={value}')}: "
         f"boolean unmarshal error: invalid input {value}",
     )
 
 
 def load_cni_args(text: str, known: tuple[str, ...]) -> dict[str, str]:
     """The reference plugins' ``types.LoadArgs``: known keys (exact case) are kept,
-    unknown ones fail unless ``IgnoreUnknown`` is true."""
-    pairs = split_cni_args(text)
+    unknown ones fail unless ``IgnoreUnknown`` is true.
+
+    Pairs are taken one at a time, as Go does, so the first bad pair decides the
+    error; unknown keys are judged after all pairs were read (the last
+    ``IgnoreUnknown`` wins).
+    """
+    if text == "":
+        return {}
     ignore_unknown = False
-    for key, value in pairs:
-        if key == "IgnoreUnknown":
-            ignore_unknown = parse_bool_arg(key, value)
     out: dict[str, str] = {}
     unknown: list[str] = []
-    for key, value in pairs:
+    for item in text.split(";"):
+        key, value = _split_pair(item)
         if key == "IgnoreUnknown":
-            continue
-        if key in known:
+            ignore_unknown = parse_bool_arg(key, value)
+        elif key in known:
             out[key] = value
         else:
-            unknown.append(f"{key}={value}")
+            unknown.append(item)
     if unknown and not ignore_unknown:
-        quoted = " ".join(f'"{u}"' for u in unknown)
+        quoted = " ".join(go_quote(u) for u in unknown)
         raise CniError(999, f"ARGS: unknown args [{quoted}]")
     return out

@@ -2,12 +2,15 @@
 
 The reference plugins print results with ``json.MarshalIndent(v, "", "    ")`` and escape
 ``<``, ``>``, ``&``, U+2028 and U+2029. Matching that byte for byte lets a runtime (or a
-diff) not care which implementation answered.
+diff) not care which implementation answered. Control characters follow the Go release
+the installed reference was built with (go1.19): ``\b`` and ``\f`` come out as
+``\u0008`` and ``\u000c`` (Go 1.22 switched to the short forms Python uses).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 _GO_ESCAPES = {
@@ -19,7 +22,20 @@ _GO_ESCAPES = {
 }
 
 
+#: One escape sequence of Python's encoder output, read left to right so that an
+#: escaped backslash followed by ``b`` is never taken for ``\b``.
+_ESCAPE_TOKEN = re.compile(r"\\(u[0-9a-fA-F]{4}|.)")
+_GO_SHORT = {"b": "u0008", "f": "u000c"}
+
+
+def _go_short_escapes(match: re.Match[str]) -> str:
+    token = match.group(1)
+    return "\\" + _GO_SHORT.get(token, token)
+
+
 def _go_escape(text: str) -> str:
+    if "\\b" in text or "\\f" in text:
+        text = _ESCAPE_TOKEN.sub(_go_short_escapes, text)
     if not any(ch in text for ch in _GO_ESCAPES):
         return text
     for raw, esc in _GO_ESCAPES.items():

@@ -6,14 +6,15 @@ must reach the plugin untouched, and only the plugin may judge its own config.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pymultus.cni import version as cniversion
+from pymultus.cni.env import go_quote
 from pymultus.cni.errors import INVALID_NETWORK_CONFIG
 from pymultus.cni.errors import CniError
+from pymultus.cni.jsonenc import dumps_compact
 from pymultus.cni.jsonenc import loads_object
 
 
@@ -28,11 +29,13 @@ def _parse_bool(obj: dict[str, Any], key: str) -> bool:
     if isinstance(val, bool):
         return val
     if isinstance(val, str):
-        if val.lower() == "true":
+        low = val.lower()
+        if low == "true":
             return True
-        if val.lower() == "false":
+        if low == "false":
             return False
-        raise _err(f"error parsing configuration list: invalid value {json.dumps(val)} for {key}")
+        # libcni quotes the lower-cased text.
+        raise _err(f"error parsing configuration list: invalid value {go_quote(low)} for {key}")
     raise _err(f"error parsing configuration list: invalid type {_go_type(val)} for {key}")
 
 
@@ -51,27 +54,37 @@ def _go_type(val: Any) -> str:
 
 
 def negotiate_version(conf_version: str, versions: Any) -> str:
-    """``cniVersion`` + ``cniVersions``: the highest version we implement wins."""
+    """``cniVersion`` + ``cniVersions``: the highest version we implement wins
+    (libcni ``NetworkConfFromBytes``, same checks and messages)."""
     if versions is None:
         return conf_version
-    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
-        raise _err("error parsing configuration list: invalid cniVersions type")
+    if not isinstance(versions, list):
+        # libcni prints the type of its failed assertion, always this one.
+        raise _err("error parsing configuration list: invalid type for cniVersions: []interface {}")
     current = cniversion.parse(cniversion.CURRENT)
     usable: list[tuple[tuple[int, int, int], str]] = []
-    for v in versions:
+    for i, v in enumerate(versions):
+        if not isinstance(v, str):
+            raise _err(
+                f"error parsing configuration list: invalid type for cniVersions index {i}: "
+                f"{_go_type(v)}"
+            )
         try:
             parsed = cniversion.parse(v)
         except CniError as exc:
             raise _err(
-                f"error parsing configuration list: invalid version {v}: {exc.msg}"
+                f"error parsing configuration list: invalid cniVersions entry {v} at index {i}: "
+                f"{exc.msg}"
             ) from None
         if parsed <= current:
             usable.append((parsed, v))
     if conf_version:
         try:
             parsed = cniversion.parse(conf_version)
-        except CniError:
-            parsed = (99, 0, 0)
+        except CniError as exc:
+            raise _err(
+                f"error parsing configuration list: invalid cniVersion {conf_version}: {exc.msg}"
+            ) from None
         if parsed <= current:
             usable.append((parsed, conf_version))
     if not usable:
@@ -107,9 +120,9 @@ class NetworkConfigList:
     ) -> NetworkConfigList:
         if "plugins" not in obj and "type" in obj:
             return cls.from_single_conf(obj, raw=raw, source=source)
-        name = obj.get("name")
-        if name is None:
+        if "name" not in obj:
             raise _err("error parsing configuration list: no name")
+        name = obj["name"]
         if not isinstance(name, str):
             raise _err(f"error parsing configuration list: invalid name type {_go_type(name)}")
         ver = obj.get("cniVersion", "")
@@ -118,9 +131,16 @@ class NetworkConfigList:
         ver = negotiate_version(ver, obj.get("cniVersions"))
         disable_check = _parse_bool(obj, "disableCheck")
         disable_gc = _parse_bool(obj, "disableGC")
-        plugins = obj.get("plugins")
-        if plugins is None:
-            raise _err(f'error parsing configuration list: no plugins in list "{name}"')
+        only_inlined = _parse_bool(obj, "loadOnlyInlinedPlugins")
+        if "plugins" not in obj:
+            if only_inlined:
+                raise _err(
+                    "error parsing configuration list: `loadOnlyInlinedPlugins` is true, "
+                    "and no 'plugins' key"
+                )
+            # libcni would look for <dir>/<name>/*.conf files; we take plugins inline only.
+            raise _err("no plugin configs found")
+        plugins = obj["plugins"]
         if not isinstance(plugins, list):
             raise _err(
                 f"error parsing configuration list: invalid 'plugins' type {_go_type(plugins)}"
@@ -130,7 +150,7 @@ class NetworkConfigList:
         for i, plugin in enumerate(plugins):
             _check_plugin(plugin, i)
         if not raw:
-            raw = json.dumps(obj, separators=(",", ":")).encode()
+            raw = dumps_compact(obj).encode()
         return cls(name, ver, list(plugins), disable_check, disable_gc, raw, source)
 
     @classmethod
@@ -138,15 +158,17 @@ class NetworkConfigList:
         cls, obj: dict[str, Any], raw: bytes = b"", source: str = ""
     ) -> NetworkConfigList:
         """libcni ``ConfListFromConf``: a conf becomes a one-plugin list of its name."""
-        _check_plugin(obj, 0)
+        _check_plugin(obj, None)
         name = obj.get("name", "")
         if not isinstance(name, str):
             raise _err(f"error parsing configuration: invalid name type {_go_type(name)}")
         ver = obj.get("cniVersion", "")
         if not isinstance(ver, str):
             raise _err(f"error parsing configuration: invalid cniVersion type {_go_type(ver)}")
-        if not raw:
-            raw = json.dumps(obj, separators=(",", ":")).encode()
+        # libcni ``ConfListFromConf`` caches the list it wraps the conf into, as a Go
+        # map marshals it (keys sorted at every level), not the conf's own bytes.
+        wrapped = {"cniVersion": ver, "name": name, "plugins": [obj]}
+        raw = dumps_compact(wrapped, sort_keys=True).encode()
         return cls(name, ver, [obj], False, False, raw, source)
 
     @classmethod
@@ -162,11 +184,38 @@ class NetworkConfigList:
         return {"cniVersion": self.cni_version, "name": self.name, "plugins": self.plugins}
 
 
-def _check_plugin(plugin: Any, index: int) -> None:
+def _check_plugin(plugin: Any, index: int | None) -> None:
+    """libcni ``NetworkPluginConfFromBytes`` on each plugin object (a typed decode);
+    ``index`` is ``None`` for a single-plugin conf (no list prefix)."""
+    prefix = "error parsing configuration: "
+    if index is not None:
+        prefix = f"failed to parse plugin config {index}: {prefix}"
     if not isinstance(plugin, dict):
-        raise _err(f"error parsing configuration: plugin {index} is not an object")
+        kind = "null" if plugin is None else _json_kind(plugin)
+        if plugin is not None:
+            raise CniError(
+                INVALID_NETWORK_CONFIG,
+                f"{prefix}json: cannot unmarshal {kind} into Go value of type types.PluginConf",
+            )
+        plugin = {}
     ptype = plugin.get("type")
-    if ptype is None or ptype == "":
-        raise _err("error parsing configuration: missing 'type'")
-    if not isinstance(ptype, str):
-        raise _err(f"error parsing configuration: invalid 'type' type {_go_type(ptype)}")
+    if ptype is not None and not isinstance(ptype, str):
+        raise CniError(
+            INVALID_NETWORK_CONFIG,
+            f"{prefix}json: cannot unmarshal {_json_kind(ptype)} into Go struct field "
+            "PluginConf.type of type string",
+        )
+    if not ptype:
+        raise CniError(INVALID_NETWORK_CONFIG, f"{prefix}missing 'type'")
+
+
+def _json_kind(val: Any) -> str:
+    if isinstance(val, bool):
+        return "bool"
+    if isinstance(val, int | float):
+        return "number"
+    if isinstance(val, list):
+        return "array"
+    if isinstance(val, dict):
+        return "object"
+    return "string"

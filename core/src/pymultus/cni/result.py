@@ -3,8 +3,11 @@
 One in-memory shape (the 1.1.0 superset) is what plugins build and read; the versioned
 wire shapes exist only at the edges. The encoders follow the Go types field by field
 (order, ``omitempty``, ``dns`` always present before 1.1.0) so that our output is the
-reference's output. 1.0.0 is printed as the installed reference (cni library 1.1.x)
-prints it; 1.1.0 as the current library does (keys sorted, empty ``dns`` omitted).
+reference's output. 0.3.x/0.4.0 and 1.0.0 are printed as the installed reference
+(cni library 1.1.x) prints them: struct order, and only the fields that library knows
+(interface ``name/mac/sandbox``, route ``dst/gw``); 1.1.0 as the current library does
+(keys sorted, empty ``dns`` omitted, interface ``mtu/socketPath/pciID`` and route
+``mtu/advmss/priority/table/scope``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from pymultus.cni import version as cniversion
 from pymultus.cni.errors import DECODING_FAILURE
 from pymultus.cni.errors import INCOMPATIBLE_CNI_VERSION
+from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import CniError
 
 
@@ -28,8 +32,12 @@ def _norm_ip(text: str, what: str) -> str:
 
 
 def _norm_cidr(text: str, what: str) -> str:
-    """``ip/prefix`` with host bits kept, in canonical text (what Go's IPNet prints)."""
+    """``ip/prefix`` with host bits kept, in canonical text (what Go's IPNet prints).
+    Like Go's ``ParseCIDR``, the prefix length is required and must be decimal."""
+    addr, slash, prefix = text.partition("/")
     try:
+        if not slash or not prefix.isascii() or not prefix.isdigit() or "%" in addr:
+            raise ValueError(text)
         return str(ipaddress.ip_interface(text))
     except ValueError:
         raise CniError(DECODING_FAILURE, f"invalid CIDR address: {text}", what) from None
@@ -259,22 +267,23 @@ class Result:
                 ips.append(e)
             out["ips"] = ips
         if self.routes:
-            out["routes"] = [_route_struct(r) for r in self.routes]
+            out["routes"] = [_route_020(r) for r in self.routes]
         out["dns"] = self.dns.to_json()
         return out
 
-    def _to_100(self) -> dict[str, Any]:
+    def _to_100(self, *, extended: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"cniVersion": "1.0.0"}
         if self.interfaces:
             ifaces = []
             for i in self.interfaces:
                 e = _iface_040(i)
-                if i.mtu:
-                    e["mtu"] = i.mtu
-                if i.socket_path:
-                    e["socketPath"] = i.socket_path
-                if i.pci_id:
-                    e["pciID"] = i.pci_id
+                if extended:
+                    if i.mtu:
+                        e["mtu"] = i.mtu
+                    if i.socket_path:
+                        e["socketPath"] = i.socket_path
+                    if i.pci_id:
+                        e["pciID"] = i.pci_id
                 ifaces.append(e)
             out["interfaces"] = ifaces
         if self.ips:
@@ -289,12 +298,13 @@ class Result:
                 ips.append(e)
             out["ips"] = ips
         if self.routes:
-            out["routes"] = [_route_struct(r) for r in self.routes]
+            route = _route_struct if extended else _route_020
+            out["routes"] = [route(r) for r in self.routes]
         out["dns"] = self.dns.to_json()
         return out
 
     def _to_110(self, ver: str) -> dict[str, Any]:
-        out = self._to_100()
+        out = self._to_100(extended=True)
         out["cniVersion"] = ver
         if self.dns.is_empty():
             del out["dns"]
@@ -388,14 +398,27 @@ def _str_list(v: Any, what: str) -> list[str]:
     return list(items)
 
 
+#: What each Go result type says it supports, as its error message prints the list
+#: (the 0.2.0 type lists "" first, hence the leading space).
+_PREV_RESULT_SUPPORTS = {
+    "020": "[ 0.1.0 0.2.0]",
+    "040": "[0.3.0 0.3.1 0.4.0]",
+    "100": "[1.0.0 1.1.0]",
+}
+
+
 def parse_prev_result(obj: Any, config_version: str) -> Result:
     """Decode ``prevResult`` as a plugin configured for ``config_version`` does.
 
     The result type comes from the configuration's version and the prevResult's own
     version must belong to it (``version.ParsePrevResult``); a prevResult without a
-    version takes the configuration's.
+    version takes the configuration's. Failures are plain plugin errors (code 999),
+    as the reference plugins report them.
     """
-    fam = cniversion.family(config_version)
+    try:
+        fam = cniversion.family(config_version)
+    except CniError as exc:
+        raise CniError(INTERNAL, f"could not parse prevResult: {exc.msg}") from None
     if isinstance(obj, dict):
         ver = obj.get("cniVersion", config_version)
         if (
@@ -403,13 +426,12 @@ def parse_prev_result(obj: Any, config_version: str) -> Result:
             and ver not in cniversion.FAMILY_VERSIONS[fam]
             and not (fam == "020" and ver == "")
         ):
-            supported = " ".join(cniversion.FAMILY_VERSIONS[fam])
             raise CniError(
-                DECODING_FAILURE,
-                f"could not parse prevResult: result type supports [{supported}] "
+                INTERNAL,
+                f"could not parse prevResult: result type supports {_PREV_RESULT_SUPPORTS[fam]} "
                 f'but unmarshalled CNIVersion is "{ver}"',
             )
     try:
         return Result.from_json(obj, config_version)
     except CniError as exc:
-        raise CniError(exc.code, f"could not parse prevResult: {exc.msg}", exc.details) from None
+        raise CniError(INTERNAL, f"could not parse prevResult: {exc.msg}") from None

@@ -49,36 +49,89 @@ def _quoted_list(items: tuple[str, ...]) -> str:
 
 
 def _gate(command: str, conf_version: str, supported: tuple[str, ...]) -> None:
-    """The skeleton's version checks for each command."""
-    shown = conf_version or ""
+    """The skeleton's version checks for each command (``""`` means 0.1.0)."""
+    conf_version = conf_version or "0.1.0"
     if command in ("CHECK", "STATUS", "GC"):
         needed = "0.4.0" if command == "CHECK" else "1.1.0"
-        if not cniversion.greater_or_equal(conf_version or "0.1.0", needed):
+        try:
+            allowed = cniversion.greater_or_equal(conf_version, needed)
+        except CniError as exc:
+            raise CniError(DECODING_FAILURE, exc.msg) from None
+        if not allowed:
             raise CniError(INCOMPATIBLE_CNI_VERSION, f"config version does not allow {command}")
-        if not any(cniversion.greater_or_equal(v, conf_version or "0.1.0") for v in supported):
+        if not any(_ge(v, conf_version) for v in supported):
             raise CniError(INCOMPATIBLE_CNI_VERSION, f"plugin version does not allow {command}")
-    if (conf_version or "0.1.0") not in supported:
+    if conf_version not in supported:
         raise CniError(
             INCOMPATIBLE_CNI_VERSION,
             "incompatible CNI versions",
-            f'config is "{shown}", plugin supports {_quoted_list(supported)}',
+            f'config is "{conf_version}", plugin supports {_quoted_list(supported)}',
         )
+
+
+def _ge(version: str, other: str) -> bool:
+    try:
+        return cniversion.greater_or_equal(version, other)
+    except CniError as exc:
+        raise CniError(DECODING_FAILURE, exc.msg) from None
+
+
+def _go_kind(val: Any) -> str:
+    if isinstance(val, bool):
+        return "bool"
+    if isinstance(val, int | float):
+        return "number"
+    if isinstance(val, list):
+        return "array"
+    if isinstance(val, dict):
+        return "object"
+    return "string"
 
 
 def parse_stdin(stdin: bytes) -> dict[str, Any]:
-    """Decode stdin and check the network name (codes 6 and 7)."""
+    """Decode stdin and check the network name (codes 6 and 7), with the texts of
+    the skeleton's typed decode (``struct { Name string }``)."""
     try:
         config = loads_object(stdin, "network config")
     except ValueError as exc:
-        raise CniError(DECODING_FAILURE, f"error unmarshall network config: {exc}") from None
+        text = str(exc)
+        if text.startswith("json: cannot unmarshal null "):
+            config = {}  # Go decodes ``null`` into a struct as a no-op
+        elif text.startswith("json: cannot unmarshal "):
+            kind = text.split()[3]
+            text = (
+                f"json: cannot unmarshal {kind} into Go value of type "
+                'struct { Name string "json:\\"name\\"" }'
+            )
+            raise CniError(DECODING_FAILURE, f"error unmarshall network config: {text}") from None
+        else:
+            raise CniError(DECODING_FAILURE, f"error unmarshall network config: {text}") from None
     name = config.get("name")
+    if name is not None and not isinstance(name, str):
+        raise CniError(
+            DECODING_FAILURE,
+            "error unmarshall network config: json: cannot unmarshal "
+            f"{_go_kind(name)} into Go struct field .name of type string",
+        )
     if not name:
         raise CniError(INVALID_NETWORK_CONFIG, "missing network name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise CniError(
-            INVALID_NETWORK_CONFIG, "invalid characters found in network name", str(name)
-        )
+    if not NAME_RE.match(name):
+        raise CniError(INVALID_NETWORK_CONFIG, "invalid characters found in network name", name)
     return config
+
+
+def config_version(config: dict[str, Any]) -> str:
+    """``cniVersion`` as the skeleton's version decoder reads it (null is "")."""
+    ver = config.get("cniVersion")
+    if ver is None:
+        return ""
+    if not isinstance(ver, str):
+        raise CniError(
+            DECODING_FAILURE,
+            "decoding version from network config: json: cannot unmarshal "
+            f"{_go_kind(ver)} into Go struct field .cniVersion of type string",
+        )
+    return ver
 
 
 def dispatch(
@@ -98,11 +151,7 @@ def dispatch(
     config = parse_stdin(stdin)
     if env.command not in COMMANDS:
         raise CniError(INVALID_ENVIRONMENT_VARIABLES, f"unknown CNI_COMMAND: {env.command}")
-    conf_version = config.get("cniVersion", "")
-    if not isinstance(conf_version, str):
-        raise CniError(
-            DECODING_FAILURE, "error unmarshall network config: cniVersion is not a string"
-        )
+    conf_version = config_version(config)
     supported = supported_versions(plugin)
     _gate(env.command, conf_version, supported)
     req = Request(env=env, config=config, stdin=stdin, ctx=ctx)

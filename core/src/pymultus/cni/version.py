@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from pymultus.cni.env import go_quote
 from pymultus.cni.errors import INCOMPATIBLE_CNI_VERSION
 from pymultus.cni.errors import CniError
 
@@ -13,22 +14,36 @@ CURRENT: Final = "1.1.0"
 
 
 def parse(version: str) -> tuple[int, int, int]:
-    """``""`` is 0.1.0; up to three numeric parts (``"1"`` is 1.0.0)."""
+    """``""`` is 0.1.0; up to three numeric parts (``"1"`` is 1.0.0). Errors carry
+    Go's ``version.ParseVersion`` texts."""
     if version == "":
         return (0, 1, 0)
     parts = version.split(".")
     if len(parts) > 3:
-        raise CniError(INCOMPATIBLE_CNI_VERSION, f"invalid version {version!r}: too many parts")
+        raise CniError(
+            INCOMPATIBLE_CNI_VERSION, f"invalid version {go_quote(version)}: too many parts"
+        )
     nums: list[int] = []
-    for part in parts:
-        if not part.isdigit():
+    for what, part in zip(("major", "minor", "micro"), parts, strict=False):
+        num = _atoi(part)
+        if num is None:
             raise CniError(
-                INCOMPATIBLE_CNI_VERSION, f"failed to convert minor version part {part!r}"
+                INCOMPATIBLE_CNI_VERSION,
+                f"failed to convert {what} version part {go_quote(part)}: "
+                f"strconv.Atoi: parsing {go_quote(part)}: invalid syntax",
             )
-        nums.append(int(part))
+        nums.append(num)
     while len(nums) < 3:
         nums.append(0)
     return (nums[0], nums[1], nums[2])
+
+
+def _atoi(part: str) -> int | None:
+    """Go's ``strconv.Atoi`` on ASCII decimal text (an optional sign, then digits)."""
+    digits = part[1:] if part[:1] in ("+", "-") else part
+    if not digits or not all("0" <= ch <= "9" for ch in digits):
+        return None
+    return int(part)
 
 
 def greater_or_equal(version: str, other: str) -> bool:

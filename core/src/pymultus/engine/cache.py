@@ -21,6 +21,7 @@ from typing import Any
 from pymultus.cni.errors import CACHE_CORRUPT
 from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import CniError
+from pymultus.cni.jsonenc import dumps_compact
 from pymultus.engine.atomic import locked
 from pymultus.engine.atomic import write_atomic
 
@@ -62,7 +63,8 @@ class CachedAttachment:
         if self.cni_args:
             obj["cniArgs"] = [list(p) for p in self.cni_args]
         if self.capability_args:
-            obj["capabilityArgs"] = dict(self.capability_args)
+            # A Go map[string]interface{}: keys sorted at every level.
+            obj["capabilityArgs"] = _sorted_deep(dict(self.capability_args))
         if self.result is not None:
             obj["result"] = _sorted_deep(self.result)
         return obj
@@ -94,7 +96,8 @@ class ResultCache:
             yield
 
     def save(self, entry: CachedAttachment) -> None:
-        data = json.dumps(entry.to_json(), separators=(",", ":")).encode()
+        # Go's encoder: compact, raw UTF-8, ``<>&`` escaped (libcni writes json.Marshal).
+        data = dumps_compact(entry.to_json()).encode()
         try:
             write_atomic(self.path(entry.network, entry.container_id, entry.ifname), data)
         except OSError as exc:

@@ -181,7 +181,7 @@ def _cached_prev_result(
                 exc.code, f'failed to get network "{net.name}" cached result: {exc.msg}'
             ) from exc
         log.error("%s; continuing without prevResult and removing it", exc)
-        engine.cache.remove(net.name, rt.container_id, rt.ifname)
+        _forget(engine, net, rt)
         return None
     if entry is None or entry.result is None:
         return None
@@ -269,7 +269,18 @@ def del_network_list(engine: Engine, net: NetworkConfigList, rt: RuntimeConf) ->
                 errors.append(_wrap(exc, plugin, "delete"))
         if errors:
             raise aggregate(errors)
+        _forget(engine, net, rt)
+
+
+def _forget(engine: Engine, net: NetworkConfigList, rt: RuntimeConf) -> None:
+    """Remove the cache entry; like libcni's ``cacheDel``, failing to is not an error
+    of the DEL (an unusable path or a read-only directory only leaves a stale file)."""
+    try:
         engine.cache.remove(net.name, rt.container_id, rt.ifname)
+    except (CniError, OSError) as exc:
+        log.warning(
+            "could not remove the cached result of %s/%s: %s", net.name, rt.container_id, exc
+        )
 
 
 def aggregate(errors: Sequence[CniError]) -> CniError:

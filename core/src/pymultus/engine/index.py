@@ -2,10 +2,13 @@
 
 Scanning installed distributions costs 50-85 ms per process (measured here), which a
 CNI binary started for every pod cannot afford. The index is built once from the
-installed metadata and reused while the ``sys.path`` directories are unchanged
-(installing or removing a distribution changes their modification times). A lookup
-that the index cannot answer goes back to the metadata, so a stale index can make a
-call slower, never wrong.
+installed metadata and reused while the ``sys.path`` directories are unchanged: the
+fingerprint holds each directory's modification time and, for every ``*.dist-info`` /
+``*.egg-info`` in it, its name and the modification time of its ``entry_points.txt``
+(about 0.7 ms for this whole workspace). Installing, upgrading or removing a
+distribution changes it even where an image copy kept directory times. A lookup that
+misses a fresh index is answered "not a Python type" without rescanning: rescanning
+on every miss made every binary-only chain pay the full scan.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 GROUPS = ("pymultus.plugins", "pymultus.hooks")
-_FORMAT = 1
+_FORMAT = 2
+_DIST_SUFFIXES = (".dist-info", ".egg-info")
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,25 @@ def _fingerprint(paths: Sequence[str]) -> list[list[Any]]:
             st = os.stat(entry or ".")
         except OSError:
             continue
-        fp.append([entry, st.st_mtime_ns])
+        fp.append([entry, st.st_mtime_ns, _dists_in(entry or ".")])
     return fp
+
+
+def _dists_in(directory: str) -> list[list[Any]]:
+    """``[name, mtime of entry_points.txt or 0]`` of each distribution in ``directory``."""
+    dists: list[list[Any]] = []
+    try:
+        with os.scandir(directory) as it:
+            names = [d.name for d in it if d.name.endswith(_DIST_SUFFIXES)]
+    except OSError:
+        return dists
+    for name in sorted(names):
+        try:
+            mtime = os.stat(os.path.join(directory, name, "entry_points.txt")).st_mtime_ns
+        except OSError:
+            mtime = 0
+        dists.append([name, mtime])
+    return dists
 
 
 def scan_metadata(groups: Sequence[str] = GROUPS) -> list[EntryPointRef]:

@@ -133,11 +133,9 @@ class Registry:
         """Import the plugin class of ``type_name`` (and nothing else), or ``None``."""
         if type_name in self._python_runners:
             return self._python_runners[type_name]
+        # A miss is final: the index's fingerprint covers installs (see index.py), and
+        # rescanning here would cost every binary type the full metadata scan.
         ref = self.index.lookup(PLUGINS_GROUP, type_name)
-        if ref is None and not self.index.fresh:
-            # The cache may predate an install that kept directory times: rescan once.
-            self.index.refresh()
-            ref = self.index.lookup(PLUGINS_GROUP, type_name)
         runner = None
         if ref is not None:
             obj = self._import(ref) if not self.index.fresh else self._load_by_name(ref)

@@ -1,0 +1,122 @@
+"""The meta-plugin's log: Multus's levels, file and stderr switches, one call's context.
+
+Levels from most to least verbose: ``debug`` > ``verbose`` > ``error`` > ``panic``
+(the default, which logs nothing but panics). Each line is
+``<RFC3339 time> [<level>] [<container id> <pod> <network>] <message>``; warnings are
+error-level lines starting ``warning:`` as in Multus. Lines go to ``logFile`` (appended)
+and, when ``logToStderr``, to stderr — never to stdout, which carries the CNI answer.
+A daemon may pass ``extras["log_sink"]`` (``callable(level, line)``) to take them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from collections.abc import Callable
+from typing import IO
+from typing import Final
+
+_RANK: Final = {"debug": 3, "verbose": 2, "error": 1, "panic": 0}
+
+Sink = Callable[[str, str], None]
+
+
+class MultusLog:
+    def __init__(
+        self,
+        *,
+        level: str = "panic",
+        log_file: str = "",
+        to_stderr: bool = True,
+        container_id: str = "",
+        pod: str = "",
+        network: str = "",
+        sink: Sink | None = None,
+        stderr: IO[str] | None = None,
+    ) -> None:
+        self.level = level if level in _RANK else "panic"
+        self.log_file = log_file
+        self.to_stderr = to_stderr
+        self.container_id = container_id
+        self.pod = pod
+        self.network = network
+        self.sink = sink
+        self._out = _Output(stderr)
+
+    def child(self, *, network: str = "", pod: str = "") -> MultusLog:
+        """The same log with another network (or pod) in each line's context."""
+        other = MultusLog(
+            level=self.level,
+            log_file=self.log_file,
+            to_stderr=self.to_stderr,
+            container_id=self.container_id,
+            pod=pod or self.pod,
+            network=network,
+            sink=self.sink,
+        )
+        other._out = self._out
+        return other
+
+    @property
+    def lines(self) -> list[str]:
+        """Lines written, most recent last (bounded), for error messages and tests."""
+        return self._out.lines
+
+    def enabled(self, level: str) -> bool:
+        return _RANK[level] <= _RANK[self.level]
+
+    def _emit(self, level: str, msg: str) -> None:
+        if not self.enabled(level):
+            return
+        now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        ctx = f"{self.container_id or '-'} {self.pod or '-'} {self.network or '-'}"
+        line = f"{now} [{level}] [{ctx}] {msg}"
+        out = self._out
+        out.lines.append(line)
+        del out.lines[:-200]
+        if self.sink is not None:
+            self.sink(level, line)
+            return
+        if self.log_file and not out.file_failed:
+            try:
+                if out.fh is None:
+                    out.fh = open(self.log_file, "a", encoding="utf-8")  # noqa: SIM115
+                out.fh.write(line + "\n")
+                out.fh.flush()
+            except OSError as exc:
+                out.file_failed = True
+                out.stderr_write(f"{now} [error] cannot write log file {self.log_file}: {exc}")
+        if self.to_stderr:
+            out.stderr_write(line)
+
+    def debug(self, msg: str) -> None:
+        self._emit("debug", msg)
+
+    def verbose(self, msg: str) -> None:
+        self._emit("verbose", msg)
+
+    def error(self, msg: str) -> None:
+        self._emit("error", msg)
+
+    def warning(self, msg: str) -> None:
+        self._emit("error", f"warning: {msg}")
+
+    def close(self) -> None:
+        if self._out.fh is not None:
+            self._out.fh.close()
+            self._out.fh = None
+
+
+class _Output:
+    """What a log and its children share: the open file and the recent lines."""
+
+    def __init__(self, stderr: IO[str] | None) -> None:
+        self.stderr = stderr
+        self.fh: IO[str] | None = None
+        self.file_failed = False
+        self.lines: list[str] = []
+
+    def stderr_write(self, line: str) -> None:
+        stream = self.stderr or sys.stderr
+        stream.write(line + "\n")
+        stream.flush()

@@ -1,0 +1,349 @@
+"""The plan for one pod: which delegates run, in which order, with which arguments.
+
+:func:`build_plan` is the whole decision Multus makes before touching anything:
+netconf → pod (through a :class:`~pymultus.multus.k8s.KubeSource`) → cluster network,
+``defaultNetworks``, the ``default-network`` annotation, the ``networks`` annotation
+(namespace isolation, NAD lookup, ``cni-args``) → interface names → runtimeConfig and
+CNI_ARGS per delegate → the ``default-route`` plan. It reads NADs and config files and
+nothing else; the dry-run prints it, ADD executes it, DEL re-derives it when its cache
+is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TypeVar
+
+from pymultus.cni.errors import INVALID_ENVIRONMENT_VARIABLES
+from pymultus.cni.errors import INVALID_NETWORK_CONFIG
+from pymultus.cni.errors import KUBERNETES_ERROR
+from pymultus.cni.errors import TRY_AGAIN_LATER
+from pymultus.cni.errors import CniError
+from pymultus.multus.annotations import NETWORKS_ANNOTATION
+from pymultus.multus.annotations import parse_default_network
+from pymultus.multus.annotations import parse_selection_annotation
+from pymultus.multus.delegates import Delegate
+from pymultus.multus.delegates import check_capabilities
+from pymultus.multus.delegates import delegate_cni_args
+from pymultus.multus.delegates import device_info_path
+from pymultus.multus.delegates import inject_cni_args
+from pymultus.multus.delegates import nad_delegate_conf
+from pymultus.multus.delegates import resolve_network_ref
+from pymultus.multus.delegates import selection_runtime_config
+from pymultus.multus.k8s import KubeSource
+from pymultus.multus.k8s import PodInfo
+from pymultus.multus.netconf import MultusConf
+from pymultus.multus.netconf import runtime_config_for_secondary
+from pymultus.multus.routes import RoutePlan
+from pymultus.multus.routes import plan_routes
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class K8sArgs:
+    """The pod identity a runtime passes in CNI_ARGS, plus every pair as given."""
+
+    namespace: str = ""
+    name: str = ""
+    infra_container_id: str = ""
+    uid: str = ""
+    #: All pairs, each split at its first ``=`` (values may contain ``=``).
+    pairs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def pod_ref(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.name else ""
+
+    def base_args(self, uid: str = "") -> list[tuple[str, str]]:
+        """Multus's own CNI_ARGS for delegates, in its order."""
+        return [
+            ("IgnoreUnknown", "true"),
+            ("K8S_POD_NAMESPACE", self.namespace),
+            ("K8S_POD_NAME", self.name),
+            ("K8S_POD_INFRA_CONTAINER_ID", self.infra_container_id),
+            ("K8S_POD_UID", self.uid or uid),
+        ]
+
+
+def parse_k8s_args(text: str) -> K8sArgs:
+    """CNI_ARGS: ``;``-separated ``KEY=VALUE`` pairs (a pair without ``=`` is an error)."""
+    pairs: list[tuple[str, str]] = []
+    for item in text.split(";") if text else ():
+        if item == "":
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CniError(
+                INVALID_ENVIRONMENT_VARIABLES,
+                f"invalid CNI_ARGS: {item!r} is not KEY=VALUE",
+                f"CNI_ARGS={text}",
+            )
+        pairs.append((key, value))
+    known = dict(pairs)
+    return K8sArgs(
+        namespace=known.get("K8S_POD_NAMESPACE", ""),
+        name=known.get("K8S_POD_NAME", ""),
+        infra_container_id=known.get("K8S_POD_INFRA_CONTAINER_ID", ""),
+        uid=known.get("K8S_POD_UID", ""),
+        pairs=tuple(pairs),
+    )
+
+
+@dataclass
+class Plan:
+    """Everything an ADD will do, decided before anything is done."""
+
+    conf: MultusConf
+    k8s: K8sArgs
+    ifname: str
+    container_id: str = ""
+    pod: PodInfo | None = None
+    #: The pod does not exist (ADD answers with Multus's empty result).
+    pod_missing: bool = False
+    delegates: list[Delegate] = field(default_factory=list)
+    routes: RoutePlan = field(default_factory=RoutePlan)
+    #: Tolerant planning (DEL) collects errors here instead of raising them.
+    problems: list[CniError] = field(default_factory=list)
+    #: The API could not be asked (tolerant planning only).
+    api_unreachable: bool = False
+
+    @property
+    def pod_ref(self) -> str:
+        if self.pod is not None:
+            return self.pod.ref
+        return self.k8s.pod_ref
+
+    def label(self, network: str = "") -> str:
+        """``[ns/pod/uid:network]``, Multus's prefix of delegate errors."""
+        uid = self.k8s.uid or (self.pod.uid if self.pod else "")
+        ref = self.pod_ref or "/"
+        return f"[{ref}/{uid}:{network}]" if network else f"[{ref}/{uid}]"
+
+
+def fetch_pod(source: KubeSource, k8s: K8sArgs, *, tolerant: bool) -> PodInfo | None:
+    """GET the pod and check its UID (static pods excepted). Tolerant (DEL): a UID
+    mismatch means "no pod" instead of an error."""
+    pod = source.get_pod(k8s.namespace, k8s.name)
+    if pod is None or not k8s.uid or pod.uid == k8s.uid or pod.is_static:
+        return pod
+    msg = f'expected pod UID "{k8s.uid}" but got "{pod.uid}" from Kube API'
+    if tolerant:
+        return None
+    raise CniError(KUBERNETES_ERROR, f"[{k8s.pod_ref}/{k8s.uid}]: {msg}")
+
+
+def build_plan(
+    conf: MultusConf,
+    *,
+    cni_args: str = "",
+    ifname: str = "eth0",
+    container_id: str = "",
+    source: KubeSource | None = None,
+    pod: PodInfo | None = None,
+    fetch: bool = True,
+    pod_networks: bool = True,
+    tolerant: bool = False,
+) -> Plan:
+    """Plan the delegates of one pod.
+
+    :param cni_args: CNI_ARGS as the runtime gave them (pod identity, extra pairs).
+    :param ifname: CNI_IFNAME (the cluster network's interface).
+    :param source: where pods and NADs come from; ``None`` = no API (static only).
+    :param pod: the pod if the caller already has it (else fetched when ``fetch``).
+    :param pod_networks: include the pod's annotations (False for STATUS/GC).
+    :param tolerant: collect per-network errors in ``plan.problems`` and keep going
+        (DEL re-deriving a lost cache); the plan then holds what could be resolved.
+    """
+    k8s = parse_k8s_args(cni_args)
+    plan = Plan(conf=conf, k8s=k8s, ifname=ifname, container_id=container_id, pod=pod)
+
+    def attempt(fn: Callable[[], T]) -> T | None:
+        try:
+            return fn()
+        except CniError as exc:
+            if not tolerant:
+                raise
+            plan.problems.append(exc)
+            if exc.code == TRY_AGAIN_LATER:
+                plan.api_unreachable = True
+            return None
+
+    if pod is None and fetch and pod_networks and source is not None and k8s.name:
+        found = attempt(lambda: fetch_pod(source, k8s, tolerant=tolerant))
+        if found is None and not plan.api_unreachable and not tolerant:
+            plan.pod_missing = True
+            return plan
+        plan.pod = pod = found
+
+    delegates: list[Delegate] = []
+    pod_ns = pod.namespace if pod is not None else k8s.namespace
+
+    # 1. the cluster network (index 0) and the networks every pod gets
+    if conf.cluster_network:
+        found_net = attempt(
+            lambda: _named_network(conf, conf.cluster_network, source, "cluster", "clusterNetwork")
+        )
+        if found_net is not None:
+            delegates.append(found_net)
+        if not pod_ns or pod_ns not in conf.system_namespaces:
+            for value in conf.default_networks:
+                d = attempt(lambda v=value: _named_network(conf, v, source, "default", "defaultNetworks"))
+                if d is not None:
+                    delegates.append(d)
+    else:
+        for i, net in enumerate(conf.delegates):
+            delegates.append(
+                Delegate(
+                    index=0,
+                    ifname="",
+                    network=net.name,
+                    origin="cluster" if i == 0 else "default",
+                    source=f"netconf delegates[{i}]",
+                    conf=net,
+                )
+            )
+
+    # 2. the pod's annotations
+    if pod is not None and pod_networks:
+        override = attempt(lambda: _default_network_override(conf, pod, source))
+        if override is not None:
+            if delegates and delegates[0].origin == "cluster":
+                delegates[0] = override
+            else:
+                delegates.insert(0, override)
+        selections = attempt(
+            lambda: parse_selection_annotation(
+                pod.annotations.get(NETWORKS_ANNOTATION, ""),
+                default_namespace=pod.namespace,
+                pod=pod.ref,
+            )
+        )
+        for sel in selections or ():
+            d = attempt(lambda s=sel: _annotation_network(conf, pod, s, source))
+            if d is not None:
+                delegates.append(d)
+
+    if not delegates and not tolerant:
+        raise CniError(INVALID_NETWORK_CONFIG, "no cluster network could be resolved")
+
+    # 3. interface names, arguments, routes
+    _finish(plan, delegates, tolerant)
+    routes = attempt(lambda: plan_routes(plan.delegates))
+    if routes is not None:
+        plan.routes = routes
+    return plan
+
+
+def _named_network(
+    conf: MultusConf, value: str, source: KubeSource | None, origin: str, key: str
+) -> Delegate:
+    try:
+        net, name, where, resource = resolve_network_ref(
+            value, conf.multus_namespace, source, conf.conf_dir
+        )
+    except CniError as exc:
+        raise CniError(
+            exc.code,
+            f"failed to get {key} {value!r} in namespace {conf.multus_namespace}: {exc.msg}",
+            exc.details,
+        ) from None
+    return Delegate(
+        index=0, ifname="", network=name, origin=origin, source=where, conf=net,
+        resource_name=resource,
+    )
+
+
+def _default_network_override(
+    conf: MultusConf, pod: PodInfo, source: KubeSource | None
+) -> Delegate | None:
+    from pymultus.multus.annotations import DEFAULT_NETWORK_ANNOTATION
+    from pymultus.multus.annotations import RESOURCE_NAME_ANNOTATION
+
+    value = pod.annotations.get(DEFAULT_NETWORK_ANNOTATION, "")
+    sel = parse_default_network(value, multus_namespace=conf.multus_namespace, pod=pod.ref)
+    if sel is None:
+        return None
+    net, nad = nad_delegate_conf(source, sel.namespace, sel.name, conf.conf_dir)
+    if sel.cni_args:
+        net = inject_cni_args(net, sel.cni_args, f"network {sel.ref}")
+    return Delegate(
+        index=0,
+        ifname=sel.interface,
+        network=sel.ref,
+        origin="cluster",
+        source=f"annotation {DEFAULT_NETWORK_ANNOTATION}: NetworkAttachmentDefinition {sel.ref}",
+        conf=net,
+        selection=sel,
+        default_route=sel.default_route,
+        resource_name=nad.annotations.get(RESOURCE_NAME_ANNOTATION, ""),
+    )
+
+
+def _annotation_network(
+    conf: MultusConf, pod: PodInfo, sel: object, source: KubeSource | None
+) -> Delegate:
+    from pymultus.multus.annotations import RESOURCE_NAME_ANNOTATION
+    from pymultus.multus.annotations import NetworkSelection
+
+    assert isinstance(sel, NetworkSelection)
+    if (
+        conf.namespace_isolation
+        and sel.namespace != pod.namespace
+        and sel.namespace not in conf.global_namespaces
+    ):
+        raise CniError(
+            INVALID_NETWORK_CONFIG,
+            "GetNetworkDelegates: namespace isolation enabled, annotation violates permission, "
+            f"pod is in namespace {pod.namespace} but refers to target namespace {sel.namespace}",
+        )
+    net, nad = nad_delegate_conf(source, sel.namespace, sel.name, conf.conf_dir)
+    if sel.cni_args:
+        net = inject_cni_args(net, sel.cni_args, f"network {sel.ref}")
+    check_capabilities(net, sel, sel.ref)
+    return Delegate(
+        index=0,
+        ifname=sel.interface,
+        network=sel.ref,
+        origin="annotation",
+        source=f"annotation {NETWORKS_ANNOTATION}[{sel.index}]: "
+        f"NetworkAttachmentDefinition {sel.ref}",
+        conf=net,
+        selection=sel,
+        default_route=sel.default_route,
+        resource_name=nad.annotations.get(RESOURCE_NAME_ANNOTATION, ""),
+    )
+
+
+def _finish(plan: Plan, delegates: list[Delegate], tolerant: bool) -> None:
+    """Indexes, interface names (requested, else eth0 for the cluster network, else
+    ``net<index>``), runtimeConfig and CNI_ARGS."""
+    conf, k8s = plan.conf, plan.k8s
+    base = k8s.base_args(plan.pod.uid if plan.pod else "")
+    secondary_rc = runtime_config_for_secondary(conf.runtime_config)
+    taken: dict[str, Delegate] = {}
+    for idx, d in enumerate(delegates):
+        d.index = idx
+        if not d.ifname:
+            d.ifname = plan.ifname if idx == 0 else f"net{idx}"
+        if d.ifname in taken:
+            err = CniError(
+                INVALID_NETWORK_CONFIG,
+                f"interface name {d.ifname} is requested twice in pod {plan.pod_ref or '?'}: by "
+                f"{taken[d.ifname].network} and {d.network}",
+            )
+            if not tolerant:
+                raise err
+            plan.problems.append(err)
+        taken[d.ifname] = d
+        rc = dict(conf.runtime_config) if idx == 0 else selection_runtime_config(
+            secondary_rc, d.selection
+        )
+        if rc.get("deviceID"):
+            d.device_info_file = device_info_path(d.network, plan.container_id, d.ifname)
+            rc["CNIDeviceInfoFile"] = d.device_info_file
+        d.runtime_config = rc
+        d.cni_args = delegate_cni_args(base, k8s.pairs, d.selection)
+    plan.delegates = delegates

@@ -1,0 +1,226 @@
+"""``default-route`` (alias ``gateway``): which interface carries the pod's default route.
+
+Planning is pure. A request ``[gw]`` on network N *moves* the default route of gw's
+family to N: every other interface loses its default route of that family (as in
+Multus) and N gets ``default via gw``. An empty request ``[]`` removes N's own default
+routes and nothing else; unlike Multus it does not strip eth0 (Multus issue #1011). A
+family not named in any request is left exactly as the plugins set it up. More than one
+gateway of a family across the pod is ECMP, which Multus refuses and so do we.
+
+Applying happens in the pod's namespace through netlink (pyroute2, imported only
+here and only when a plan has work), after every delegate was added. The libcni result
+cache of each affected attachment is edited to match, so CHECK sees the real routes.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+
+from pymultus.cni.errors import INTERNAL
+from pymultus.cni.errors import INVALID_NETWORK_CONFIG
+from pymultus.cni.errors import CniError
+from pymultus.cni.result import Result
+from pymultus.cni.result import Route
+
+if TYPE_CHECKING:
+    from pymultus.engine.cache import ResultCache
+    from pymultus.multus.delegates import Delegate
+
+V4 = 4
+V6 = 6
+_DEFAULT_DST = {V4: "0.0.0.0/0", V6: "::/0"}
+
+
+def family_of(ip: str) -> int:
+    return V4 if ipaddress.ip_address(ip).version == 4 else V6
+
+
+@dataclass
+class RoutePlan:
+    """What ``default-route`` requests change, per IP family."""
+
+    #: family → (delegate index, ifname, gateway): the family's default route moves there.
+    moves: dict[int, tuple[int, str, str]] = field(default_factory=dict)
+    #: (delegate index, ifname) whose own default routes are removed (``[]`` requests).
+    clears: list[tuple[int, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.moves or self.clears)
+
+    def describe(self) -> list[str]:
+        """The changes in words (for logs and the dry-run)."""
+        out = []
+        for fam, (_, ifname, gw) in sorted(self.moves.items()):
+            out.append(
+                f"IPv{fam} default route via {gw} dev {ifname}; other interfaces lose their "
+                f"IPv{fam} default route"
+            )
+        for _, ifname in self.clears:
+            out.append(f"{ifname} loses its default routes (empty default-route request)")
+        return out
+
+
+def plan_routes(delegates: Sequence[Delegate]) -> RoutePlan:
+    """The plan for a pod's delegates; ECMP (two gateways of one family) is an error."""
+    plan = RoutePlan()
+    seen: dict[int, Delegate] = {}
+    for d in delegates:
+        if d.default_route is None:
+            continue
+        if not d.default_route:
+            plan.clears.append((d.index, d.ifname))
+            continue
+        for gw in d.default_route:
+            fam = family_of(gw)
+            if fam in seen:
+                other = seen[fam]
+                raise CniError(
+                    INVALID_NETWORK_CONFIG,
+                    "multus does not support ECMP for default-route",
+                    f"IPv{fam} gateways requested on {other.network} ({other.ifname}) and "
+                    f"{d.network} ({d.ifname}); name at most one gateway per IP family",
+                )
+            seen[fam] = d
+            plan.moves[fam] = (d.index, d.ifname, gw)
+    return plan
+
+
+# -- applying ------------------------------------------------------------------------------
+
+
+@dataclass
+class AppliedRoutes:
+    """The default routes in the pod after the plan: gateways per interface name."""
+
+    gateways: dict[str, list[str]] = field(default_factory=dict)
+    removed: list[tuple[str, str]] = field(default_factory=list)
+    added: list[tuple[str, str]] = field(default_factory=list)
+
+
+def apply_routes(plan: RoutePlan, netns: str) -> AppliedRoutes:
+    """Change the default routes in ``netns`` (main table) as planned and report the
+    default routes that are there afterwards."""
+    import socket
+
+    from pymultus.net.ns import open_iproute
+
+    applied = AppliedRoutes()
+    ipr = open_iproute(netns)
+    try:
+        names = {link.get("index"): link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        index_of = {name: idx for idx, name in names.items()}
+
+        def defaults(fam: int) -> list[Any]:
+            af = socket.AF_INET if fam == V4 else socket.AF_INET6
+            return [
+                r
+                for r in ipr.get_routes(family=af, table=254)
+                if r.get("dst_len") == 0 and r.get_attr("RTA_DST") in (None, "0.0.0.0", "::")
+            ]
+
+        def delete(route: Any) -> None:
+            try:
+                ipr.route("del", **_route_key(route))
+            except Exception as exc:
+                if getattr(exc, "code", None) != errno.ESRCH:
+                    raise
+            applied.removed.append((names.get(route.get_attr("RTA_OIF"), "?"), _gw(route)))
+
+        for fam, (_, ifname, gw) in sorted(plan.moves.items()):
+            target = index_of.get(ifname)
+            if target is None:
+                raise CniError(INTERNAL, f"default-route: interface {ifname} not found in {netns}")
+            for route in defaults(fam):
+                if route.get_attr("RTA_OIF") != target or _gw(route) != gw:
+                    delete(route)
+            try:
+                ipr.route("add", dst=_DEFAULT_DST[fam], gateway=gw, oif=target)
+                applied.added.append((ifname, gw))
+            except Exception as exc:
+                if getattr(exc, "code", None) != errno.EEXIST:
+                    raise CniError(
+                        INTERNAL, f"default-route: cannot add default via {gw} dev {ifname}: {exc}"
+                    ) from None
+        for _, ifname in plan.clears:
+            idx = index_of.get(ifname)
+            for fam in (V4, V6):
+                for route in defaults(fam):
+                    if route.get_attr("RTA_OIF") == idx:
+                        delete(route)
+        for fam in (V4, V6):
+            for route in defaults(fam):
+                name = names.get(route.get_attr("RTA_OIF"), "")
+                gw = _gw(route)
+                if name and gw:
+                    applied.gateways.setdefault(name, []).append(gw)
+    finally:
+        ipr.close()
+    return applied
+
+
+def _gw(route: Any) -> str:
+    gw = route.get_attr("RTA_GATEWAY")
+    return str(ipaddress.ip_address(gw)) if gw else ""
+
+
+def _route_key(route: Any) -> dict[str, Any]:
+    key: dict[str, Any] = {
+        "family": route.get("family"),
+        "dst_len": 0,
+        "table": route.get_attr("RTA_TABLE") or route.get("table"),
+        "oif": route.get_attr("RTA_OIF"),
+    }
+    if route.get_attr("RTA_GATEWAY"):
+        key["gateway"] = route.get_attr("RTA_GATEWAY")
+    if route.get_attr("RTA_PRIORITY") is not None:
+        key["priority"] = route.get_attr("RTA_PRIORITY")
+    return key
+
+
+# -- keeping the libcni result cache in step ------------------------------------------------
+
+
+def edit_cached_results(
+    plan: RoutePlan,
+    delegates: Sequence[Delegate],
+    cache: ResultCache,
+    container_id: str,
+) -> None:
+    """Reflect the plan in each attachment's cached result (as Multus does), so CHECK
+    compares against the routes that are really there."""
+    for d in delegates:
+        drop: set[int] = set()
+        add: list[str] = []
+        for fam, (idx, _, gw) in plan.moves.items():
+            if idx == d.index:
+                drop.add(fam)
+                add.append(gw)
+            else:
+                drop.add(fam)
+        if any(idx == d.index for idx, _ in plan.clears):
+            drop.update((V4, V6))
+        if not drop:
+            continue
+        entry = cache.load(d.cni_name, container_id, d.ifname)
+        if entry is None or entry.result is None:
+            continue
+        version = str(entry.result.get("cniVersion", d.conf.cni_version))
+        result = Result.from_json(entry.result, version)
+        kept = [
+            r for r in result.routes if not (r.is_default and _route_family(r.dst) in drop)
+        ]
+        for gw in add:
+            kept.append(Route(dst=_DEFAULT_DST[family_of(gw)], gw=gw))
+        result.routes = kept
+        entry.result = result.to_json(version)
+        cache.save(entry)
+
+
+def _route_family(dst: str) -> int:
+    return V4 if ipaddress.ip_interface(dst).version == 4 else V6

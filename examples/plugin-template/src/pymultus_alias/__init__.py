@@ -1,0 +1,151 @@
+"""``alias``: a chained CNI plugin type that sets the alias of the container interface.
+
+The alias is the free-text label the kernel keeps per link (``IFLA_IFALIAS``, shown by
+``ip link`` as ``alias ...``). Configuration::
+
+    {"type": "alias", "alias": "frontend", "capabilities": {"aliases": true}}
+
+``alias`` is the static value; a runtime that passes the ``aliases`` capability
+(``runtimeConfig.aliases``, a list of strings) overrides it with the first element.
+
+* ADD needs a ``prevResult`` (it runs after the plugin that created ``CNI_IFNAME``),
+  sets the alias and passes the previous result on unchanged.
+* DEL clears the alias; a netns or link that is already gone is success.
+* CHECK verifies that the interface carries the configured alias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Any
+
+from pymultus import CniError
+from pymultus import Request
+from pymultus import Result
+from pymultus.cni.errors import INTERNAL
+from pymultus.cni.errors import INVALID_NETNS
+from pymultus.cni.errors import INVALID_NETWORK_CONFIG
+
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
+
+#: The kernel keeps up to 255 bytes; pyroute2 sends the terminating NUL as well.
+MAX_ALIAS_BYTES = 254
+
+
+@dataclass(frozen=True)
+class AliasConf:
+    """The plugin's own configuration, parsed and validated."""
+
+    alias: str
+
+    @classmethod
+    def from_request(cls, req: Request) -> AliasConf:
+        value: Any = req.config.get("alias")
+        runtime = req.runtime_config.get("aliases")
+        if runtime is not None:
+            if not isinstance(runtime, list) or not all(isinstance(a, str) for a in runtime):
+                raise _bad_config('runtimeConfig "aliases" must be a list of strings')
+            if runtime:
+                value = runtime[0]
+        if value is None:
+            raise _bad_config(
+                "no alias configured",
+                'set "alias" in the plugin config or pass the "aliases" capability',
+            )
+        if not isinstance(value, str):
+            raise _bad_config(f'"alias" must be a string, not {type(value).__name__}')
+        if value == "":
+            raise _bad_config('"alias" must not be empty')
+        if "\x00" in value:
+            raise _bad_config('"alias" must not contain NUL characters')
+        if len(value.encode()) > MAX_ALIAS_BYTES:
+            raise _bad_config(f'"alias" is longer than {MAX_ALIAS_BYTES} bytes')
+        return cls(alias=value)
+
+
+def _bad_config(msg: str, details: str = "") -> CniError:
+    return CniError(INVALID_NETWORK_CONFIG, f"alias: {msg}", details)
+
+
+def _prev_result(req: Request) -> Result:
+    prev = req.prev_result()
+    if prev is None:
+        raise _bad_config("must be called as a chained plugin (no prevResult)")
+    return prev
+
+
+@contextmanager
+def _container_link(req: Request, *, missing_ok: bool) -> Iterator[tuple[IPRoute, int] | None]:
+    """A netlink handle in the container netns and the index of ``CNI_IFNAME``.
+
+    With ``missing_ok`` a missing netns or link yields ``None`` (what DEL wants);
+    otherwise each is a CNI error naming what is missing.
+    """
+    from pymultus.net.ns import NetnsNotFound
+    from pymultus.net.ns import open_iproute
+
+    try:
+        ipr = open_iproute(req.netns)
+    except NetnsNotFound as exc:
+        if not missing_ok:
+            raise CniError(INVALID_NETNS, f"failed to open netns {req.netns!r}: {exc}") from exc
+        yield None
+        return
+    try:
+        found = ipr.link_lookup(ifname=req.ifname)
+        if not found and not missing_ok:
+            raise CniError(INTERNAL, f'interface "{req.ifname}" not found in netns {req.netns}')
+        yield (ipr, found[0]) if found else None
+    finally:
+        ipr.close()
+
+
+def _set_alias(ipr: IPRoute, index: int, alias: str, ifname: str) -> None:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        ipr.link("set", index=index, ifalias=alias)
+    except NetlinkError as exc:
+        raise CniError(INTERNAL, f'failed to set the alias of "{ifname}": {exc}') from exc
+
+
+class Alias:
+    """The ``alias`` type. The engine creates one instance and calls it per command."""
+
+    #: Chaining (``prevResult``) exists since 0.3.0.
+    cni_versions = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+
+    def add(self, req: Request) -> Result:
+        conf = AliasConf.from_request(req)
+        prev = _prev_result(req)
+        with _container_link(req, missing_ok=False) as found:
+            assert found is not None  # missing_ok=False raises instead of yielding None
+            _set_alias(*found, conf.alias, req.ifname)
+        return prev  # core encodes it in the config's cniVersion
+
+    def delete(self, req: Request) -> None:
+        if not req.netns:
+            return  # the runtime no longer knows the netns: nothing to undo
+        with _container_link(req, missing_ok=True) as found:
+            if found is not None:
+                _set_alias(*found, "", req.ifname)
+
+    def check(self, req: Request) -> None:
+        conf = AliasConf.from_request(req)
+        _prev_result(req)
+        with _container_link(req, missing_ok=False) as found:
+            assert found is not None
+            ipr, index = found
+            current = ipr.get_links(index)[0].get("IFLA_IFALIAS") or ""
+        if current != conf.alias:
+            raise CniError(
+                INTERNAL,
+                f'interface "{req.ifname}" has alias {current!r}, expected {conf.alias!r}',
+            )
+
+
+__all__ = ["Alias", "AliasConf"]

@@ -1,0 +1,195 @@
+"""The executable written into the CNI bin dir: fast launcher, script, symlink, shim."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pymultus
+from pymultus.install import InstallError
+from pymultus.install import launcher
+
+PROBE_TAIL = "import json\nprint(json.dumps({'path': sys.path, 'prefix': sys.prefix}))\n"
+
+
+def _site_state() -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", "import json, sys; print(json.dumps({'path': sys.path, 'prefix': sys.prefix}))"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd="/",
+    ).stdout
+    result: dict[str, object] = json.loads(out)
+    return result
+
+
+def test_environment_finds_site_packages_and_editable_sources() -> None:
+    env = launcher.environment()
+    core_src = str(Path(pymultus.__file__).resolve().parents[1])
+    assert core_src in env.site_paths
+    assert any(p.endswith("site-packages") for p in env.site_paths)
+    assert not any(p.endswith(("python3.11", "lib-dynload", ".zip")) for p in env.site_paths)
+    assert env.python == sys.executable
+
+
+def test_fast_launcher_reproduces_what_site_does(tmp_path: Path) -> None:
+    """Run the launcher's own preamble with -IS and compare sys.path and sys.prefix
+    with a normal (site-enabled) start of the same interpreter."""
+    text = launcher.render_fast_launcher(launcher.environment()).decode()
+    first_line, _, _ = text.partition("\n")
+    assert first_line == f"#!{sys.executable} -IS"
+    assert text.endswith("from pymultus.cli import main\nsys.exit(main())\n")
+    probe = tmp_path / "probe"
+    probe.write_text(text.replace("from pymultus.cli import main\nsys.exit(main())\n", PROBE_TAIL))
+    probe.chmod(0o755)
+    got = json.loads(subprocess.run([str(probe)], check=True, capture_output=True, text=True).stdout)
+    want = _site_state()
+    assert got == want
+    # and it did skip site: -S leaves the site module unimported
+    probe.write_text(
+        text.replace(
+            "from pymultus.cli import main\nsys.exit(main())\n",
+            "print('site' in sys.modules, sys.flags.isolated, sys.flags.no_site)\n",
+        )
+    )
+    flags = subprocess.run([str(probe)], check=True, capture_output=True, text=True).stdout
+    assert flags.split() == ["False", "1", "1"]
+
+
+def test_fast_launcher_is_deterministic() -> None:
+    env = launcher.environment()
+    assert launcher.render_fast_launcher(env) == launcher.render_fast_launcher(
+        launcher.environment()
+    )
+
+
+def test_pth_import_lines_are_collected_as_site_would(tmp_path: Path) -> None:
+    (tmp_path / "b.pth").write_text("import\tsys\n/some/dir\n")
+    (tmp_path / "a.pth").write_text("# comment\nimport os\n/other/dir\nimportant/not/an/import\n")
+    (tmp_path / ".hidden.pth").write_text("import json\n")
+    (tmp_path / "c.txt").write_text("import json\n")
+    assert launcher._pth_imports([str(tmp_path)]) == ["import os", "import\tsys"]
+    env = launcher.Environment(
+        python=sys.executable,
+        prefix="/p",
+        base_prefix="/usr",
+        site_paths=(str(tmp_path),),
+        pth_imports=("import os",),
+    )
+    text = launcher.render_fast_launcher(env).decode()
+    assert "exec('import os')\n" in text
+    assert "sys.prefix = sys.exec_prefix = '/p'\n" in text
+
+
+@pytest.mark.parametrize(
+    ("python", "message"),
+    [("/opt/my python/bin/python", "whitespace"), ("/" + "x" * 300, "too long")],
+)
+def test_bad_interpreter_paths(python: str, message: str) -> None:
+    env = launcher.Environment(python, "/p", "/p", (), ())
+    with pytest.raises(InstallError, match=message):
+        launcher.render_fast_launcher(env)
+    with pytest.raises(InstallError, match=message):
+        launcher.render_plain_script(python)
+
+
+@pytest.mark.parametrize("kind", ["fast", "script", "symlink"])
+def test_install_launcher_kinds(tmp_path: Path, kind: str) -> None:
+    bin_dir = tmp_path / "bin"
+    dry = launcher.install_launcher(bin_dir, kind, dry_run=True)
+    assert dry.changed is True
+    assert not bin_dir.exists()
+    action = launcher.install_launcher(bin_dir, kind)
+    path = bin_dir / "pymultus"
+    assert action.path == path and action.changed is True
+    assert os.access(path, os.X_OK)
+    if kind == "symlink":
+        assert os.readlink(path) == str(Path(sys.executable).parent / "pymultus")
+    else:
+        assert not path.is_symlink()
+        assert path.stat().st_mode & 0o777 == 0o755
+        head = path.read_text().split("\n", 1)[0]
+        assert head == f"#!{sys.executable} {'-IS' if kind == 'fast' else '-P'}"
+    assert launcher.install_launcher(bin_dir, kind).changed is False
+    assert launcher.install_launcher(bin_dir, kind, dry_run=True).changed is False
+    assert sorted(os.listdir(bin_dir)) == ["pymultus"]
+
+
+def test_switching_kinds_replaces_the_entry(tmp_path: Path) -> None:
+    launcher.install_launcher(tmp_path, "symlink")
+    assert (tmp_path / "pymultus").is_symlink()
+    assert launcher.install_launcher(tmp_path, "fast").changed is True
+    assert not (tmp_path / "pymultus").is_symlink()
+    assert launcher.install_launcher(tmp_path, "symlink").changed is True
+    assert (tmp_path / "pymultus").is_symlink()
+
+
+def test_unknown_kind(tmp_path: Path) -> None:
+    with pytest.raises(InstallError, match="expected one of fast, script, symlink"):
+        launcher.install_launcher(tmp_path, "hardlink")
+
+
+def test_find_compiled_shim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shim = tmp_path / "pymultus-shim"
+    with pytest.raises(InstallError) as err:
+        launcher.find_compiled_shim(str(shim))
+    assert str(shim) in str(err.value)
+    assert "--python-shim" in str(err.value)
+    assert "scripts/build-shim.sh" in str(err.value)
+    shim.write_bytes(b"\x7fELF not really")
+    shim.chmod(0o644)
+    with pytest.raises(InstallError):
+        launcher.find_compiled_shim(str(shim))  # not executable
+    shim.chmod(0o755)
+    assert launcher.find_compiled_shim(str(shim)) == shim
+    monkeypatch.setenv(launcher.SHIM_ENV, str(shim))
+    assert launcher.find_compiled_shim() == shim
+    monkeypatch.setenv(launcher.SHIM_ENV, str(tmp_path / "elsewhere"))
+    with pytest.raises(InstallError, match="elsewhere"):
+        launcher.find_compiled_shim()
+
+
+def test_find_compiled_shim_lists_build_dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(launcher.SHIM_ENV, raising=False)
+    candidates = (tmp_path / "a" / "pymultus-shim", tmp_path / "b" / "pymultus-shim")
+    monkeypatch.setattr(launcher, "SHIM_BUILD_CANDIDATES", candidates)
+    with pytest.raises(InstallError) as err:
+        launcher.find_compiled_shim()
+    assert all(str(c) in str(err.value) for c in candidates)
+    candidates[1].parent.mkdir()
+    candidates[1].write_bytes(b"x")
+    candidates[1].chmod(0o755)
+    assert launcher.find_compiled_shim() == candidates[1]
+
+
+def test_install_compiled_shim_copies_bytes(tmp_path: Path) -> None:
+    src = tmp_path / "built-shim"
+    src.write_bytes(bytes(range(256)) * 10)
+    src.chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    action = launcher.install_shim(bin_dir, shim_binary=str(src))
+    assert action.changed is True
+    dest = bin_dir / "pymultus-shim"
+    assert dest.read_bytes() == src.read_bytes()
+    assert dest.stat().st_mode & 0o777 == 0o755
+    assert launcher.install_shim(bin_dir, shim_binary=str(src)).changed is False
+
+
+def test_python_shim_gets_our_shebang(tmp_path: Path) -> None:
+    src = tmp_path / "shim.py"
+    src.write_text("#!/usr/bin/env python3\nimport sys\nsys.stdout.write('shim ran')\n")
+    data = launcher.render_python_shim(src).decode()
+    assert data.startswith(f"#!{sys.executable} -IS\nimport sys\n")
+    assert data.count("#!") == 1
+    exe = tmp_path / "pymultus-shim"
+    exe.write_text(data)
+    exe.chmod(0o755)
+    assert subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout == "shim ran"
+    with pytest.raises(InstallError, match="missing"):
+        launcher.render_python_shim(tmp_path / "nope.py")
