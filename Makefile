@@ -14,14 +14,14 @@ demo: setup
 	./scripts/demo.sh
 
 test: setup-test lint typecheck
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q
 
 lint: setup-test
 	.venv/bin/ruff check core plugins tests bench examples
 	.venv/bin/ruff format --check core plugins tests bench examples
 
 typecheck: setup-test
-	.venv/bin/mypy core/src plugins/*/src
+	.venv/bin/mypy core/src plugins/*/src examples/plugin-template/src
 
 unit: setup
 	$(PY) -m pytest -q tests/unit

@@ -85,6 +85,7 @@ class Deny:
     namespace: str | None = None
     name: str | None = None
     user: str | None = None
+    peer: tuple[str, int] | None = None  # the client's address: one per connection
 
     def matches(self, user: str, verb: str, resource: str, ns: str, name: str) -> bool:
         return (
@@ -120,6 +121,7 @@ class Request:
     raw_body: bytes = b""
     status: int | None = None
     user: str | None = None
+    peer: tuple[str, int] | None = None  # the client's address: one per connection
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)

@@ -70,10 +70,11 @@ class FakeKube:
         self.watch_timeout = watch_timeout
         self.bookmark_interval = bookmark_interval
         self.port = 0
-        self._tmp = Path(tempfile.mkdtemp(prefix="fakekube-"))
+        self._tmp: Path | None = None
         self.ca_path: Path | None = None
         self._ssl: ssl.SSLContext | None = None
         if tls:
+            self._tmp = Path(tempfile.mkdtemp(prefix="fakekube-"))
             self.ca_path, crt, key = make_certs(self._tmp)
             self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._ssl.load_cert_chain(crt, key)
@@ -124,7 +125,8 @@ class FakeKube:
 
     def close(self) -> None:
         self.stop()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> FakeKube:
         return self.start()
@@ -206,12 +208,19 @@ class FakeKube:
         }
         return self.create(obj)
 
-    def load_manifest(self, source: str | Path, namespace: str = "default") -> list[dict[str, Any]]:
-        """Create every object of a YAML file (or YAML text), e.g. /work/shared/seed/*.yaml."""
+    def load_manifest(
+        self, source: str | Path, namespace: str = "default", node: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Create every object of a YAML file (or YAML text), e.g. /work/shared/seed/*.yaml;
+        `node` schedules the manifest's pods there (spec.nodeName)."""
         text = str(source)
         if isinstance(source, Path) or ("\n" not in text and Path(text).exists()):
             text = Path(source).read_text()
-        return [self.create(doc, namespace) for doc in yaml.safe_load_all(text) if doc]
+        docs = [doc for doc in yaml.safe_load_all(text) if doc]
+        for doc in docs:
+            if node and doc.get("kind") == "Pod":
+                doc.setdefault("spec", {})["nodeName"] = node
+        return [self.create(doc, namespace) for doc in docs]
 
     def _res(self, resource: str) -> Resource:
         for res in ALL:
@@ -244,14 +253,16 @@ class FakeKube:
     def modify(
         self, resource: str, namespace: str, name: str, fn: Callable[[dict], Any]
     ) -> dict[str, Any]:
-        """Change an object as a controller would (new resourceVersion, MODIFIED event)."""
+        """Change an object in storage, bypassing the API's strategies (no validation, no
+        generation bump), like the scheduler's binding: new resourceVersion, MODIFIED event."""
         res = self._res(resource)
 
         def mutate(obj: dict[str, Any]) -> dict[str, Any]:
             fn(obj)
             return obj
 
-        return self.store.update(res, namespace if res.namespaced else "", name, mutate)
+        ns = namespace if res.namespaced else ""
+        return self.store.update(res, ns, name, mutate, strategy=False)
 
     def delete(self, resource: str, namespace: str, name: str) -> dict[str, Any]:
         """Remove at once (what the kubelet's final delete of a terminating pod does)."""
@@ -319,6 +330,8 @@ class FakeKube:
         return len(self._watches)
 
     def wait_for_watches(self, count: int = 1, timeout: float = 10.0) -> bool:
+        """Block until `count` watches are established (initial events sent): writes made
+        after this returns are delivered to them."""
         with self._cond:
             return self._cond.wait_for(lambda: len(self._watches) >= count, timeout)
 

@@ -59,6 +59,10 @@ class Server(ThreadingHTTPServer):
         finally:
             request.close()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):  # a client that went away is no news
+            super().handle_error(request, client_address)
+
     def track(self, conn: socket.socket, add: bool) -> None:
         with self.conns_lock:
             (self.conns.add if add else self.conns.discard)(conn)
@@ -118,6 +122,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             parsed = raw.decode(errors="replace")
         rec = Request(self.command, url.path, query, dict(self.headers.items()), parsed, raw)
+        rec.peer = self.client_address[:2]
         fake._log(rec)
         fault = fake.faults.take(self.command, url.path, url.query)
         if fault is not None:
@@ -127,7 +132,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             if fault.status:
-                self._answer(rec, fault.error().code, fault.error().status)
+                err = fault.error()
+                self._answer(rec, err.code, err.status)
                 return
         try:
             code, body = dispatch(fake, rec)
@@ -175,9 +181,10 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
         h.conn = self.connection
-        fake._watch_opened(h)
         try:
-            watch.run(fake.store, h, send, fake.watch_timeout, fake.bookmark_interval)
+            watch.run(
+                fake.store, h, send, fake._watch_opened, fake.watch_timeout, fake.bookmark_interval
+            )
             self.wfile.write(b"0\r\n\r\n")
         except OSError:  # cut by the test, or the client went away: no terminating chunk
             self.close_connection = True

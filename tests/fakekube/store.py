@@ -87,6 +87,7 @@ class Store:
         ns: str,
         name: str,
         mutate: Callable[[dict[str, Any]], dict[str, Any]],
+        strategy: bool = True,
     ) -> dict[str, Any]:
         """GuaranteedUpdate: `mutate(current)` returns the new object or raises ApiError.
 
@@ -100,7 +101,7 @@ class Store:
             new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             if new == current:
                 return clone(current)
-            if res.has_generation and _content(new) != _content(current):
+            if strategy and res.has_generation and _content(new) != _content(current):
                 new["metadata"]["generation"] = current["metadata"].get("generation", 0) + 1
             self._write("MODIFIED", res, (ns, name), new, current)
             return clone(new)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -41,7 +42,10 @@ class WatchHandle:
 def start_cursor(store: Store, query: dict[str, str]) -> int | None:
     """Validate resourceVersion before the stream starts; None = start from the current state."""
     rv = query.get("resourceVersion", "")
-    if rv in ("", "0") or is_true(query.get("sendInitialEvents")):
+    timeout = query.get("timeoutSeconds", "")
+    if timeout and not timeout.isdigit():
+        raise status.bad_request(f'unable to parse timeoutSeconds "{timeout}"')
+    if rv in ("", "0"):
         return None
     if not rv.isdigit():
         raise status.bad_request(f'invalid resource version "{rv}"')
@@ -52,12 +56,10 @@ def start_cursor(store: Store, query: dict[str, str]) -> int | None:
     return int(rv)
 
 
-def _bookmark(t: Target, rv: int, initial_end: bool = False) -> dict[str, Any]:
+def _bookmark(t: Target, rv: int) -> dict[str, Any]:
     meta: dict[str, Any] = {"resourceVersion": str(rv)}
     if not t.res.crd:
         meta["creationTimestamp"] = None
-    if initial_end:
-        meta["annotations"] = {"k8s.io/initial-events-end": "true"}
     obj: dict[str, Any] = {"kind": t.res.kind, "apiVersion": t.res.api_version, "metadata": meta}
     if t.res.kind == "Pod":
         obj.update(spec={"containers": None}, status={})
@@ -81,9 +83,16 @@ def _translate(c: Change, t: Target, match: Any) -> dict[str, Any] | None:
 
 
 def run(
-    store: Store, h: WatchHandle, send: Any, default_timeout: float, bookmark_every: float
+    store: Store,
+    h: WatchHandle,
+    send: Callable[[dict[str, Any]], None],
+    opened: Callable[[WatchHandle], None],
+    default_timeout: float,
+    bookmark_every: float,
 ) -> None:
     """Produce the events of one watch through `send(dict)`; returns when it ends.
+    `opened(h)` is called once the starting point is fixed (initial events sent): every
+    write after that reaches this watch.
 
     Raises ConnectionAbortedError when the watch was cut (no terminating chunk).
     """
@@ -101,8 +110,7 @@ def run(
         items, cursor = store.list(t.res, t.ns or None, match)
         for obj in items:
             emit({"type": "ADDED", "object": obj})
-        if is_true(q.get("sendInitialEvents")) and bookmarks:
-            emit({"type": "BOOKMARK", "object": _bookmark(t, cursor, initial_end=True)})
+    opened(h)
     next_bookmark = time.monotonic() + bookmark_every
     while True:
         if h.stop.is_set():
@@ -122,7 +130,8 @@ def run(
         cursor = max(cursor, seen)
         if bookmarks and time.monotonic() >= next_bookmark:
             emit({"type": "BOOKMARK", "object": _bookmark(t, cursor)})
-            next_bookmark = time.monotonic() + bookmark_every
+            opened(h)
+    next_bookmark = time.monotonic() + bookmark_every
     if bookmarks:
         emit({"type": "BOOKMARK", "object": _bookmark(t, cursor)})
 

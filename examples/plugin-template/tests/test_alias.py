@@ -13,14 +13,13 @@ import json
 from typing import Any
 
 import pytest
-from pymultus_alias import MAX_ALIAS_BYTES
-from pymultus_alias import Alias
-
 from pymultus.testing import CniCallError
 from pymultus.testing import CniDriver
 from pymultus.testing import CniHarness
 from pymultus.testing import Names
 from pymultus.testing import Netns
+from pymultus_alias import MAX_ALIAS_BYTES
+from pymultus_alias import Alias
 
 pytestmark = pytest.mark.kernel
 
@@ -116,9 +115,7 @@ def test_aliases_capability_overrides_the_config(
     cni_driver.chain_delete(net, container_netns, "net1", capability_args=caps)
 
 
-def test_capability_not_declared_is_not_passed(
-    cni: CniHarness, container_netns: Netns
-) -> None:
+def test_capability_not_declared_is_not_passed(cni: CniHarness, container_netns: Netns) -> None:
     net = conflist(ptp(cni), {"type": "alias", "alias": "from-config"})
 
     cni.inproc.chain_add(net, container_netns, "net1", capability_args={"aliases": ["x"]})
@@ -221,6 +218,15 @@ def test_old_config_versions_are_refused(cni_driver: CniDriver, container_netns:
     with pytest.raises(CniCallError) as failed:
         cni_driver.add(conf, container_netns, "net1")
     assert failed.value.code == 1  # incompatible CNI versions
+
+
+def test_status_and_gc_are_accepted(cni_driver: CniDriver) -> None:
+    conf = {"cniVersion": "1.1.0", "name": NET, "type": "alias", "alias": "x"}
+    assert cni_driver.status(conf).data is None  # alias has nothing to report
+    assert cni_driver.gc(conf, valid=[("c1", "net1")]).data is None
+    with pytest.raises(CniCallError) as failed:
+        cni_driver.gc({**conf, "cniVersion": "1.0.0"})
+    assert failed.value.code == 1  # GC needs a 1.1.0 config
 
 
 def test_version(cni_driver: CniDriver) -> None:

@@ -183,7 +183,9 @@ class Harness:
         return {p.name: p.read_bytes() for p in sorted(results.iterdir())}
 
 
-def make_harness(tmp_path: Path, *, rollback: bool = True, environ: Mapping[str, str] | None = None) -> Harness:
+def make_harness(
+    tmp_path: Path, *, rollback: bool = True, environ: Mapping[str, str] | None = None
+) -> Harness:
     journal = Journal()
     types = FakeTypes()
     registry = Registry(index=EmptyIndex(), load_hooks=False, hooks=[types])  # type: ignore[arg-type]
@@ -199,12 +201,16 @@ def make_harness(tmp_path: Path, *, rollback: bool = True, environ: Mapping[str,
     return Harness(journal, types, registry, engine, cache_dir)
 
 
-def conflist(plugins: list[dict[str, Any]], version: str = "1.0.0", name: str = "net", **extra: Any) -> NetworkConfigList:
+def conflist(
+    plugins: list[dict[str, Any]], version: str = "1.0.0", name: str = "net", **extra: Any
+) -> NetworkConfigList:
     doc = {"cniVersion": version, "name": name, **extra, "plugins": plugins}
     return NetworkConfigList.from_bytes(json.dumps(doc).encode())
 
 
-def runtime(cid: str = "ctr1", ifname: str = "eth0", netns: str = "/run/netns/fake", **kw: Any) -> RuntimeConf:
+def runtime(
+    cid: str = "ctr1", ifname: str = "eth0", netns: str = "/run/netns/fake", **kw: Any
+) -> RuntimeConf:
     return RuntimeConf(container_id=cid, netns=netns, ifname=ifname, **kw)
 
 

@@ -146,8 +146,14 @@ def test_prev_result_is_passed_as_returned_not_converted(tmp_path: Path) -> None
     net = conflist([{"type": "old"}, {"type": "nover"}, {"type": "last"}])
     out = chain.add_network_list(h.engine, net, runtime())
     second, third = h.journal.calls[1].stdin.decode(), h.journal.calls[2].stdin.decode()
-    assert '"prevResult":{"cniVersion":"0.4.0","ips":[{"version":"4","address":"10.1.1.7/24"}],"dns":{}}' in second
-    assert '"prevResult":{"cniVersion":"1.0.0","ips":[{"address":"10.1.1.8/24"}],"z":{"b":1,"a":2}}' in third
+    assert (
+        '"prevResult":{"cniVersion":"0.4.0","ips":[{"version":"4","address":"10.1.1.7/24"}],"dns":{}}'
+        in second
+    )
+    assert (
+        '"prevResult":{"cniVersion":"1.0.0","ips":[{"address":"10.1.1.8/24"}],"z":{"b":1,"a":2}}'
+        in third
+    )
     assert out == {"cniVersion": "1.0.0"}
 
 
@@ -213,6 +219,8 @@ def test_unknown_type_fails_add_naming_it(tmp_path: Path) -> None:
     assert err.value.msg == (
         f'plugin type="nosuch" failed (add): failed to find plugin "nosuch" in path [{NO_BIN}]'
     )
+    # A type that was never found never ran: only the earlier plugins are undone.
+    assert h.journal.seq() == [("ADD", "fa"), ("DEL", "fa")]
 
 
 @pytest.mark.parametrize(
@@ -463,7 +471,9 @@ def _gc_setup(tmp_path: Path, version: str):
     chain.add_network_list(
         h.engine,
         net,
-        runtime("c2", "eth0", netns="/run/netns/two", args=(("K", "V"),), capability_args={"mac": MAC}),
+        runtime(
+            "c2", "eth0", netns="/run/netns/two", args=(("K", "V"),), capability_args={"mac": MAC}
+        ),
     )
     chain.add_network_list(h.engine, net, runtime("c3", "net1"))
     chain.add_network_list(h.engine, other, runtime("c9", "eth0"))
@@ -474,8 +484,16 @@ def _gc_setup(tmp_path: Path, version: str):
 def test_gc_deletes_stale_keeps_valid_and_sends_both_keys(tmp_path: Path) -> None:
     h, _, net = _gc_setup(tmp_path, "1.1.0")
     chain.gc_network_list(h.engine, net, [("c1", "eth0")])
-    dels = [(c.type_name, c.environ["CNI_CONTAINERID"], c.environ["CNI_IFNAME"]) for c in h.journal.of("DEL")]
-    assert dels == [("fb", "c2", "eth0"), ("fa", "c2", "eth0"), ("fb", "c3", "net1"), ("fa", "c3", "net1")]
+    dels = [
+        (c.type_name, c.environ["CNI_CONTAINERID"], c.environ["CNI_IFNAME"])
+        for c in h.journal.of("DEL")
+    ]
+    assert dels == [
+        ("fb", "c2", "eth0"),
+        ("fa", "c2", "eth0"),
+        ("fb", "c3", "net1"),
+        ("fa", "c3", "net1"),
+    ]
     c2 = h.journal.of("DEL")[0]
     assert c2.environ["CNI_NETNS"] == "/run/netns/two"
     assert c2.environ["CNI_ARGS"] == "K=V"

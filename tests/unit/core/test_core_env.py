@@ -83,10 +83,24 @@ def _matrix() -> list[Case]:
         for var in ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"):
             err = _missing([var]) if var in required else None
             cases.append(
-                Case(f"{command}-no-{var}", _env(command, (var,)), stdin, err, versions, ref and err is not None)
+                Case(
+                    f"{command}-no-{var}",
+                    _env(command, (var,)),
+                    stdin,
+                    err,
+                    versions,
+                    ref and err is not None,
+                )
             )
             cases.append(
-                Case(f"{command}-empty-{var}", _env(command, **{var: ""}), stdin, err, versions, ref and err is not None)
+                Case(
+                    f"{command}-empty-{var}",
+                    _env(command, **{var: ""}),
+                    stdin,
+                    err,
+                    versions,
+                    ref and err is not None,
+                )
             )
         if required:
             cases.append(
@@ -99,17 +113,49 @@ def _matrix() -> list[Case]:
                     ref,
                 )
             )
-        bad_cid = (4, "invalid characters in containerID", "-bad") if "CNI_CONTAINERID" in required else None
-        cases.append(Case(f"{command}-bad-cid", _env(command, CNI_CONTAINERID="-bad"), stdin, bad_cid, versions, ref))
-        bad_if = (4, "interface name contains / or : or whitespace characters", "") if "CNI_IFNAME" in required else None
-        cases.append(Case(f"{command}-bad-ifname", _env(command, CNI_IFNAME="a/b"), stdin, bad_if, versions, ref))
+        bad_cid = (
+            (4, "invalid characters in containerID", "-bad")
+            if "CNI_CONTAINERID" in required
+            else None
+        )
+        cases.append(
+            Case(
+                f"{command}-bad-cid",
+                _env(command, CNI_CONTAINERID="-bad"),
+                stdin,
+                bad_cid,
+                versions,
+                ref,
+            )
+        )
+        bad_if = (
+            (4, "interface name contains / or : or whitespace characters", "")
+            if "CNI_IFNAME" in required
+            else None
+        )
+        cases.append(
+            Case(
+                f"{command}-bad-ifname",
+                _env(command, CNI_IFNAME="a/b"),
+                stdin,
+                bad_if,
+                versions,
+                ref,
+            )
+        )
     return cases
 
 
 IFNAMES = [
     ("x" * 15, None),
-    ("x" * 16, (4, "interface name is too long", "interface name should be less than 16 characters")),
-    ("é" * 8, (4, "interface name is too long", "interface name should be less than 16 characters")),
+    (
+        "x" * 16,
+        (4, "interface name is too long", "interface name should be less than 16 characters"),
+    ),
+    (
+        "é" * 8,
+        (4, "interface name is too long", "interface name should be less than 16 characters"),
+    ),
     ("é" * 7, None),
     (".", (4, "interface name is . or ..", "")),
     ("..", (4, "interface name is . or ..", "")),
@@ -134,60 +180,254 @@ CONTAINER_IDS = [
 ]
 STDINS = [
     (b"", (6, "error unmarshall network config: unexpected end of JSON input", "")),
-    (b'{"cniVersion":"1.0.0","name":"net",', (6, "error unmarshall network config: unexpected end of JSON input", "")),
-    (b"garbage", (6, "error unmarshall network config: invalid character 'g' looking for beginning of value", "")),
-    (b'{"name":"x"} x', (6, "error unmarshall network config: invalid character 'x' after top-level value", "")),
-    (b'{"name":5}', (6, "error unmarshall network config: json: cannot unmarshal number into Go struct field .name of type string", "")),
-    (b"[]", (6, 'error unmarshall network config: json: cannot unmarshal array into Go value of type struct { Name string "json:\\"name\\"" }', "")),
+    (
+        b'{"cniVersion":"1.0.0","name":"net",',
+        (6, "error unmarshall network config: unexpected end of JSON input", ""),
+    ),
+    (
+        b"garbage",
+        (
+            6,
+            "error unmarshall network config: invalid character 'g' looking for beginning of value",
+            "",
+        ),
+    ),
+    (
+        b'{"name":"x"} x',
+        (6, "error unmarshall network config: invalid character 'x' after top-level value", ""),
+    ),
+    (
+        b'{"name":5}',
+        (
+            6,
+            "error unmarshall network config: json: cannot unmarshal number into Go struct field .name of type string",
+            "",
+        ),
+    ),
+    (
+        b"[]",
+        (
+            6,
+            'error unmarshall network config: json: cannot unmarshal array into Go value of type struct { Name string "json:\\"name\\"" }',
+            "",
+        ),
+    ),
     (b"null", (7, "missing network name", "")),
     (b"{}", (7, "missing network name", "")),
     (b'{"name":""}', (7, "missing network name", "")),
     (b'{"name":null}', (7, "missing network name", "")),
     (b'{"name":"a b"}', (7, "invalid characters found in network name", "a b")),
     (b'{"name":"-a"}', (7, "invalid characters found in network name", "-a")),
-    (b'{"name":"x","cniVersion":5}', (6, "decoding version from network config: json: cannot unmarshal number into Go struct field .cniVersion of type string", "")),
-    (b'{"name":"x","cniVersion":"9.9.9"}', (1, "incompatible CNI versions", 'config is "9.9.9", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0"]')),
-    (b'{"name":"x","cniVersion":"1.1.0"}', (1, "incompatible CNI versions", 'config is "1.1.0", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0"]')),
+    (
+        b'{"name":"x","cniVersion":5}',
+        (
+            6,
+            "decoding version from network config: json: cannot unmarshal number into Go struct field .cniVersion of type string",
+            "",
+        ),
+    ),
+    (
+        b'{"name":"x","cniVersion":"9.9.9"}',
+        (
+            1,
+            "incompatible CNI versions",
+            'config is "9.9.9", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0"]',
+        ),
+    ),
+    (
+        b'{"name":"x","cniVersion":"1.1.0"}',
+        (
+            1,
+            "incompatible CNI versions",
+            'config is "1.1.0", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0"]',
+        ),
+    ),
 ]
 
 
 def _cases() -> list[Case]:
     cases = _matrix()
     for ifname, err in IFNAMES:
-        cases.append(Case(f"ifname-{ifname!r}", _env("ADD", CNI_IFNAME=ifname), REF_STDIN, err, REF_VERSIONS, err is not None))
+        cases.append(
+            Case(
+                f"ifname-{ifname!r}",
+                _env("ADD", CNI_IFNAME=ifname),
+                REF_STDIN,
+                err,
+                REF_VERSIONS,
+                err is not None,
+            )
+        )
     for cid, err in CONTAINER_IDS:
-        cases.append(Case(f"cid-{cid!r}", _env("DEL", CNI_CONTAINERID=cid), REF_STDIN, err, REF_VERSIONS, err is not None))
+        cases.append(
+            Case(
+                f"cid-{cid!r}",
+                _env("DEL", CNI_CONTAINERID=cid),
+                REF_STDIN,
+                err,
+                REF_VERSIONS,
+                err is not None,
+            )
+        )
     for stdin, err in STDINS:
         cases.append(Case(f"stdin-{stdin[:24]!r}", _env("DEL"), stdin, err, REF_VERSIONS, True))
     cases += [
         Case("no-command", {**BASE}, GOOD_STDIN, _missing(["CNI_COMMAND"])),
         Case("empty-command-nothing-else", {"CNI_COMMAND": ""}, b"", _missing(["CNI_COMMAND"])),
-        Case("unknown-command", {"CNI_COMMAND": "FOO"}, GOOD_STDIN, (4, "unknown CNI_COMMAND: FOO", "")),
+        Case(
+            "unknown-command",
+            {"CNI_COMMAND": "FOO"},
+            GOOD_STDIN,
+            (4, "unknown CNI_COMMAND: FOO", ""),
+        ),
         Case("lower-case-command", _env("add"), GOOD_STDIN, (4, "unknown CNI_COMMAND: add", "")),
-        Case("unknown-command-bad-stdin", {"CNI_COMMAND": "FOO"}, b"x", (6, "error unmarshall network config: invalid character 'x' looking for beginning of value", "")),
+        Case(
+            "unknown-command-bad-stdin",
+            {"CNI_COMMAND": "FOO"},
+            b"x",
+            (
+                6,
+                "error unmarshall network config: invalid character 'x' looking for beginning of value",
+                "",
+            ),
+        ),
         # HEAD order: a present invalid var fails at once, before later missing ones
         # (1.1.1 reports the missing CNI_PATH first; documented choice in env.py).
-        Case("head-order-invalid-before-missing", _env("ADD", ("CNI_PATH",), CNI_IFNAME="a/b"), GOOD_STDIN, (4, "interface name contains / or : or whitespace characters", "")),
-        Case("missing-collected-across-invalid-later", _env("ADD", ("CNI_CONTAINERID", "CNI_NETNS")), GOOD_STDIN, _missing(["CNI_CONTAINERID", "CNI_NETNS"])),
+        Case(
+            "head-order-invalid-before-missing",
+            _env("ADD", ("CNI_PATH",), CNI_IFNAME="a/b"),
+            GOOD_STDIN,
+            (4, "interface name contains / or : or whitespace characters", ""),
+        ),
+        Case(
+            "missing-collected-across-invalid-later",
+            _env("ADD", ("CNI_CONTAINERID", "CNI_NETNS")),
+            GOOD_STDIN,
+            _missing(["CNI_CONTAINERID", "CNI_NETNS"]),
+        ),
         Case("version-ignores-stdin", {"CNI_COMMAND": "VERSION"}, b"garbage", None, REF_VERSIONS),
-        Case("version-ignores-bad-vars", {"CNI_COMMAND": "VERSION", "CNI_IFNAME": "a/b", "CNI_CONTAINERID": "-x"}, b"", None),
+        Case(
+            "version-ignores-bad-vars",
+            {"CNI_COMMAND": "VERSION", "CNI_IFNAME": "a/b", "CNI_CONTAINERID": "-x"},
+            b"",
+            None,
+        ),
         Case("netns-override", _env("ADD", CNI_NETNS_OVERRIDE="TRUE"), GOOD_STDIN, None),
         # Version gating (CHECK >= 0.4.0, GC/STATUS >= 1.1.0; parse errors are code 6).
-        Case("check-abc", _env("CHECK"), b'{"name":"x","cniVersion":"abc"}', (6, 'failed to convert major version part "abc": strconv.Atoi: parsing "abc": invalid syntax', ""), REF_VERSIONS, True),
-        Case("check-1.x", _env("CHECK"), b'{"name":"x","cniVersion":"1.x"}', (6, 'failed to convert minor version part "x": strconv.Atoi: parsing "x": invalid syntax', ""), REF_VERSIONS, True),
-        Case("check-1.0.0.0", _env("CHECK"), b'{"name":"x","cniVersion":"1.0.0.0"}', (6, 'invalid version "1.0.0.0": too many parts', ""), REF_VERSIONS, True),
-        Case("check-0.3.1", _env("CHECK"), b'{"name":"x","cniVersion":"0.3.1"}', (1, "config version does not allow CHECK", ""), REF_VERSIONS, True),
-        Case("check-no-version", _env("CHECK"), b'{"name":"x"}', (1, "config version does not allow CHECK", ""), REF_VERSIONS, True),
-        Case("check-newer-than-plugin", _env("CHECK"), b'{"name":"x","cniVersion":"1.1.0"}', (1, "plugin version does not allow CHECK", ""), REF_VERSIONS, True),
-        Case("check-0.4.0", _env("CHECK"), b'{"name":"x","cniVersion":"0.4.0"}', None, REF_VERSIONS),
-        Case("gc-1.0.0", _env("GC"), b'{"name":"x","cniVersion":"1.0.0"}', (1, "config version does not allow GC", "")),
-        Case("gc-plugin-too-old", _env("GC"), b'{"name":"x","cniVersion":"1.1.0"}', (1, "plugin version does not allow GC", ""), REF_VERSIONS),
-        Case("status-0.4.0", _env("STATUS"), b'{"name":"x","cniVersion":"0.4.0"}', (1, "config version does not allow STATUS", "")),
-        Case("status-plugin-too-old", _env("STATUS"), b'{"name":"x","cniVersion":"1.1.0"}', (1, "plugin version does not allow STATUS", ""), REF_VERSIONS),
+        Case(
+            "check-abc",
+            _env("CHECK"),
+            b'{"name":"x","cniVersion":"abc"}',
+            (
+                6,
+                'failed to convert major version part "abc": strconv.Atoi: parsing "abc": invalid syntax',
+                "",
+            ),
+            REF_VERSIONS,
+            True,
+        ),
+        Case(
+            "check-1.x",
+            _env("CHECK"),
+            b'{"name":"x","cniVersion":"1.x"}',
+            (
+                6,
+                'failed to convert minor version part "x": strconv.Atoi: parsing "x": invalid syntax',
+                "",
+            ),
+            REF_VERSIONS,
+            True,
+        ),
+        Case(
+            "check-1.0.0.0",
+            _env("CHECK"),
+            b'{"name":"x","cniVersion":"1.0.0.0"}',
+            (6, 'invalid version "1.0.0.0": too many parts', ""),
+            REF_VERSIONS,
+            True,
+        ),
+        Case(
+            "check-0.3.1",
+            _env("CHECK"),
+            b'{"name":"x","cniVersion":"0.3.1"}',
+            (1, "config version does not allow CHECK", ""),
+            REF_VERSIONS,
+            True,
+        ),
+        Case(
+            "check-no-version",
+            _env("CHECK"),
+            b'{"name":"x"}',
+            (1, "config version does not allow CHECK", ""),
+            REF_VERSIONS,
+            True,
+        ),
+        Case(
+            "check-newer-than-plugin",
+            _env("CHECK"),
+            b'{"name":"x","cniVersion":"1.1.0"}',
+            (1, "plugin version does not allow CHECK", ""),
+            REF_VERSIONS,
+            True,
+        ),
+        Case(
+            "check-0.4.0", _env("CHECK"), b'{"name":"x","cniVersion":"0.4.0"}', None, REF_VERSIONS
+        ),
+        Case(
+            "gc-1.0.0",
+            _env("GC"),
+            b'{"name":"x","cniVersion":"1.0.0"}',
+            (1, "config version does not allow GC", ""),
+        ),
+        Case(
+            "gc-plugin-too-old",
+            _env("GC"),
+            b'{"name":"x","cniVersion":"1.1.0"}',
+            (1, "plugin version does not allow GC", ""),
+            REF_VERSIONS,
+        ),
+        Case(
+            "status-0.4.0",
+            _env("STATUS"),
+            b'{"name":"x","cniVersion":"0.4.0"}',
+            (1, "config version does not allow STATUS", ""),
+        ),
+        Case(
+            "status-plugin-too-old",
+            _env("STATUS"),
+            b'{"name":"x","cniVersion":"1.1.0"}',
+            (1, "plugin version does not allow STATUS", ""),
+            REF_VERSIONS,
+        ),
         # "" is 0.1.0, and the details say so.
-        Case("empty-version-unsupported", _env("ADD"), b'{"name":"x","cniVersion":""}', (1, "incompatible CNI versions", 'config is "0.1.0", plugin supports ["1.0.0" "1.1.0"]'), ("1.0.0", "1.1.0")),
-        Case("null-version-is-empty", _env("DEL"), b'{"name":"x","cniVersion":null}', None, ("0.1.0",)),
-        Case("exact-match-only", _env("ADD"), b'{"name":"x","cniVersion":"1.0"}', (1, "incompatible CNI versions", 'config is "1.0", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0" "1.1.0"]')),
+        Case(
+            "empty-version-unsupported",
+            _env("ADD"),
+            b'{"name":"x","cniVersion":""}',
+            (
+                1,
+                "incompatible CNI versions",
+                'config is "0.1.0", plugin supports ["1.0.0" "1.1.0"]',
+            ),
+            ("1.0.0", "1.1.0"),
+        ),
+        Case(
+            "null-version-is-empty",
+            _env("DEL"),
+            b'{"name":"x","cniVersion":null}',
+            None,
+            ("0.1.0",),
+        ),
+        Case(
+            "exact-match-only",
+            _env("ADD"),
+            b'{"name":"x","cniVersion":"1.0"}',
+            (
+                1,
+                "incompatible CNI versions",
+                'config is "1.0", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0" "1.1.0"]',
+            ),
+        ),
     ]
     return cases
 
@@ -227,7 +467,9 @@ REF_CASES = [c for c in CASES if c.ref]
 def test_reference_binary_agrees(case: Case) -> None:
     assert case.error is not None
     assert case.versions == REF_VERSIONS
-    proc = subprocess.run([REF_BINARY], input=case.stdin, env=case.env, capture_output=True, check=False, timeout=30)
+    proc = subprocess.run(
+        [REF_BINARY], input=case.stdin, env=case.env, capture_output=True, check=False, timeout=30
+    )
     assert proc.returncode == 1, proc
     ours = CniError(*case.error).to_json()
     assert json.loads(proc.stdout) == ours
@@ -268,7 +510,10 @@ def test_env_fields_and_round_trip() -> None:
     }
 
 
-@pytest.mark.parametrize(("value", "expected"), [("1", True), ("true", True), ("TrUe", True), ("0", False), ("yes", False), ("", False)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", True), ("true", True), ("TrUe", True), ("0", False), ("yes", False), ("", False)],
+)
 def test_netns_override_values(value: str, expected: bool) -> None:
     env = CniEnv.from_environ({"CNI_COMMAND": "VERSION", "CNI_NETNS_OVERRIDE": value})
     assert env.netns_override is expected
@@ -299,10 +544,19 @@ ARGS = [
     ("IgnoreUnknown=0;FOO=1", 'ARGS: unknown args ["FOO=1"]'),
     ("IgnoreUnknown=false;FOO=1", 'ARGS: unknown args ["FOO=1"]'),
     ("IgnoreUnknown=1;IgnoreUnknown=0;FOO=1", 'ARGS: unknown args ["FOO=1"]'),
-    ("IgnoreUnknown=yes", 'ARGS: error parsing value of pair "IgnoreUnknown=yes": boolean unmarshal error: invalid input yes'),
-    ("IgnoreUnknown=", 'ARGS: error parsing value of pair "IgnoreUnknown=": boolean unmarshal error: invalid input '),
+    (
+        "IgnoreUnknown=yes",
+        'ARGS: error parsing value of pair "IgnoreUnknown=yes": boolean unmarshal error: invalid input yes',
+    ),
+    (
+        "IgnoreUnknown=",
+        'ARGS: error parsing value of pair "IgnoreUnknown=": boolean unmarshal error: invalid input ',
+    ),
     # Pairs are read in order: whichever bad pair comes first decides.
-    ("IgnoreUnknown=x;bad", 'ARGS: error parsing value of pair "IgnoreUnknown=x": boolean unmarshal error: invalid input x'),
+    (
+        "IgnoreUnknown=x;bad",
+        'ARGS: error parsing value of pair "IgnoreUnknown=x": boolean unmarshal error: invalid input x',
+    ),
     ("bad;IgnoreUnknown=x", 'ARGS: invalid pair "bad"'),
     ("FOO=1;bad", 'ARGS: invalid pair "bad"'),
 ]
@@ -325,13 +579,19 @@ def test_split_cni_args() -> None:
         split_cni_args("A=1;B")
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/lib/cni/static"), reason="reference plugins not installed")
-@pytest.mark.parametrize("text", ["a", "FOO=1", "FOO=1;BAR=2", 'FOO="x"', "IgnoreUnknown=x;bad", "bad;IgnoreUnknown=x"])
+@pytest.mark.skipif(
+    not os.path.exists("/usr/lib/cni/static"), reason="reference plugins not installed"
+)
+@pytest.mark.parametrize(
+    "text", ["a", "FOO=1", "FOO=1;BAR=2", 'FOO="x"', "IgnoreUnknown=x;bad", "bad;IgnoreUnknown=x"]
+)
 def test_cni_args_messages_match_reference_static(text: str, tmp_path: Path) -> None:
     """static parses CNI_ARGS on ADD before touching anything (known: IP, GATEWAY)."""
     conf = b'{"cniVersion":"1.0.0","name":"net","type":"static","ipam":{"type":"static"}}'
     env = {**_env("ADD"), "CNI_ARGS": text}
-    proc = subprocess.run(["/usr/lib/cni/static"], input=conf, env=env, capture_output=True, check=False, timeout=30)
+    proc = subprocess.run(
+        ["/usr/lib/cni/static"], input=conf, env=env, capture_output=True, check=False, timeout=30
+    )
     with pytest.raises(CniError) as err:
         load_cni_args(text, ("IP", "GATEWAY"))
     assert proc.returncode == 1

@@ -12,10 +12,16 @@ Config keys (all optional):
 - ``crash``: raise a plain exception (becomes code 999).
 - ``link``: create the veth pair ``CNI_IFNAME`` / ``peer`` inside ``CNI_NETNS`` (ADD),
   delete it (DEL); needs root and a real namespace.
+- ``extrasFile``: write what the call found in ``ctx.extras`` (daemon services) as JSON.
+- ``strandThread``: move the calling thread into a fresh, unnamed network namespace and
+  leave it there (the daemon must notice and retire that worker).
+
+``hotplug`` below stands in for the meta-plugin's ``/delegate`` entry.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -37,12 +43,8 @@ def install_dist(target: Path) -> Path:
     on ``sys.path``/``PYTHONPATH`` together with this file's directory)."""
     info = target / "pymultus_pmtest-0.0.1.dist-info"
     info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: pymultus-pmtest\nVersion: 0.0.1\n"
-    )
-    (info / "entry_points.txt").write_text(
-        f"[pymultus.plugins]\n{TYPE} = {MODULE}:PmTest\n"
-    )
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pymultus-pmtest\nVersion: 0.0.1\n")
+    (info / "entry_points.txt").write_text(f"[pymultus.plugins]\n{TYPE} = {MODULE}:PmTest\n")
     return target
 
 
@@ -71,7 +73,9 @@ def _wait_gate(req: Request) -> None:
 
 def _raise(spec: Any) -> None:
     if isinstance(spec, dict):
-        raise CniError(int(spec.get("code", 999)), str(spec.get("msg", "")), str(spec.get("details", "")))
+        raise CniError(
+            int(spec.get("code", 999)), str(spec.get("msg", "")), str(spec.get("details", ""))
+        )
 
 
 class PmTest:
@@ -82,6 +86,10 @@ class PmTest:
         try:
             _wait_gate(req)
             _raise(req.config.get("fail"))
+            if req.config.get("extrasFile"):
+                _write_extras(req)
+            if req.config.get("strandThread"):
+                _strand_thread()
             if req.config.get("crash"):
                 raise RuntimeError("pmtest crashed on purpose")
             mac = ""
@@ -107,6 +115,40 @@ class PmTest:
 
     def check(self, req: Request) -> None:
         _raise(req.config.get("checkFail"))
+
+
+def _write_extras(req: Request) -> None:
+    services = req.ctx.extras.get("pymultus.daemon")
+    doc = {
+        "keys": sorted(req.ctx.extras),
+        "node": getattr(services, "node_name", None),
+        "caches": sorted(services.caches()) if services is not None else None,
+    }
+    Path(req.config["extrasFile"]).write_text(json.dumps(doc))
+
+
+def _strand_thread() -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET, this thread only
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
+
+
+def hotplug(
+    environ: dict[str, str], config: bytes, attributes: dict[str, Any], ctx: Any
+) -> dict[str, Any] | None:
+    """A stand-in for the meta-plugin's hot-plug entry: echoes what it was given."""
+    conf = json.loads(config)
+    if environ.get("CNI_COMMAND") != "ADD":
+        return None
+    ips = attributes.get("ips") or ["192.0.2.99/24"]
+    return {
+        "cniVersion": conf.get("cniVersion", "1.0.0"),
+        "interfaces": [{"name": environ.get("CNI_IFNAME", ""), "mac": attributes.get("mac", "")}],
+        "ips": [{"address": ip, "interface": 0} for ip in ips],
+        "dns": {"domain": "daemon" if "pymultus.daemon" in ctx.extras else "none"},
+    }
 
 
 def _add_link(req: Request) -> str:

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from pymultus.install import InstallError
 from pymultus.install import autoconf
 from pymultus.install.autoconf import Options
@@ -268,7 +267,13 @@ def test_relative_conf_dir_gives_absolute_cluster_network(
             "has cniVersion '2.0.0', which pymultus does not speak",
         ),
         (
-            {"10-self.conflist": {"cniVersion": "1.0.0", "name": "x", "plugins": [{"type": "pymultus"}]}},
+            {
+                "10-self.conflist": {
+                    "cniVersion": "1.0.0",
+                    "name": "x",
+                    "plugins": [{"type": "pymultus"}],
+                }
+            },
             "is itself a pymultus config",
         ),
     ],
@@ -360,3 +365,38 @@ def test_shadow_warning_for_configs_sorting_before_ours(tmp_path: Path) -> None:
     assert "00-calico.conflist sorts before 00-pymultus.conf" in warnings[0]
     (tmp_path / "00-calico.conflist").rename(tmp_path / "05-calico.conflist")
     assert autoconf.shadow_warnings(autoconf.generate(tmp_path, Options())) == []
+
+
+@pytest.mark.parametrize("version", ["0.3.1", "1.0.0"])
+@pytest.mark.parametrize("level", autoconf.LOG_LEVELS)
+def test_the_meta_plugin_reads_what_we_generate(tmp_path: Path, version: str, level: str) -> None:
+    """Contract with pymultus.multus.netconf: every option arrives as meant."""
+    from pymultus.multus.netconf import load_netconf
+
+    _write(tmp_path / "10-calico.conflist", dict(CALICO_031, cniVersion=version))
+    opts = Options(
+        kubeconfig="/k",
+        namespace_isolation=True,
+        global_namespaces=("default", "tenants"),
+        log_file="/var/log/pm.log",
+        log_level=level.upper(),
+        readiness_indicator_file="/run/ready",
+    )
+    doc = json.loads(autoconf.generate(tmp_path, opts).data)
+    if "plugins" in doc:
+        # what libcni hands the only plugin of a conflist
+        (plugin,) = doc["plugins"]
+        stdin = dict(plugin, name=doc["name"], cniVersion=doc["cniVersion"])
+    else:
+        stdin = doc
+    conf = load_netconf(stdin)
+    assert conf.warnings == []
+    assert (conf.type, conf.name, conf.cni_version) == ("pymultus", "pymultus-cni-network", version)
+    assert conf.cluster_network == str(tmp_path / "10-calico.conflist")
+    assert conf.delegates == []
+    assert conf.kubeconfig == "/k"
+    assert conf.namespace_isolation is True
+    assert conf.global_namespaces == ["default", "tenants"]
+    assert (conf.log_file, conf.log_level) == ("/var/log/pm.log", level)
+    assert conf.readiness_indicator_file == "/run/ready"
+    assert conf.capabilities == {"portMappings": True, "bandwidth": True}

@@ -54,7 +54,16 @@ def _run_reader_during(
     allowed_file.write_text(json.dumps([a.decode() for a in allowed]))
     ready, stop, out = tmp_path / "ready", tmp_path / "stop", tmp_path / "out.json"
     proc = subprocess.Popen(
-        [sys.executable, "-c", READER, str(path), str(allowed_file), str(ready), str(stop), str(out)]
+        [
+            sys.executable,
+            "-c",
+            READER,
+            str(path),
+            str(allowed_file),
+            str(ready),
+            str(stop),
+            str(out),
+        ]
     )
     try:
         deadline = time.monotonic() + 30
@@ -77,7 +86,10 @@ def _two_configs(conf_dir: Path) -> tuple[autoconf.Generated, autoconf.Generated
             {
                 "cniVersion": "0.3.1",
                 "name": "k8s-pod-network",
-                "plugins": [{"type": "calico"}, {"type": "portmap", "capabilities": {"portMappings": True}}],
+                "plugins": [
+                    {"type": "calico"},
+                    {"type": "portmap", "capabilities": {"portMappings": True}},
+                ],
             }
         )
     )
@@ -94,14 +106,14 @@ def test_reader_never_sees_a_partial_config(tmp_path: Path) -> None:
     conf_dir.mkdir()
     small, big = _two_configs(conf_dir)
     autoconf.write(small)
-    errors: list[BaseException] = []
+    errors: list[OSError] = []
 
     def writer(first: autoconf.Generated, second: autoconf.Generated) -> None:
         try:
             for _ in range(150):
                 autoconf.write(first)
                 autoconf.write(second)
-        except BaseException as exc:
+        except OSError as exc:
             errors.append(exc)
 
     def write_concurrently() -> None:

@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import pymultus
+import pytest
 from pymultus.install import InstallError
 from pymultus.install import launcher
 
@@ -19,7 +18,12 @@ PROBE_TAIL = "import json\nprint(json.dumps({'path': sys.path, 'prefix': sys.pre
 
 def _site_state() -> dict[str, object]:
     out = subprocess.run(
-        [sys.executable, "-I", "-c", "import json, sys; print(json.dumps({'path': sys.path, 'prefix': sys.prefix}))"],
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            "import json, sys; print(json.dumps({'path': sys.path, 'prefix': sys.prefix}))",
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -48,7 +52,9 @@ def test_fast_launcher_reproduces_what_site_does(tmp_path: Path) -> None:
     probe = tmp_path / "probe"
     probe.write_text(text.replace("from pymultus.cli import main\nsys.exit(main())\n", PROBE_TAIL))
     probe.chmod(0o755)
-    got = json.loads(subprocess.run([str(probe)], check=True, capture_output=True, text=True).stdout)
+    got = json.loads(
+        subprocess.run([str(probe)], check=True, capture_output=True, text=True).stdout
+    )
     want = _site_state()
     assert got == want
     # and it did skip site: -S leaves the site module unimported
@@ -155,7 +161,9 @@ def test_find_compiled_shim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         launcher.find_compiled_shim()
 
 
-def test_find_compiled_shim_lists_build_dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_find_compiled_shim_lists_build_dirs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv(launcher.SHIM_ENV, raising=False)
     candidates = (tmp_path / "a" / "pymultus-shim", tmp_path / "b" / "pymultus-shim")
     monkeypatch.setattr(launcher, "SHIM_BUILD_CANDIDATES", candidates)
@@ -190,6 +198,8 @@ def test_python_shim_gets_our_shebang(tmp_path: Path) -> None:
     exe = tmp_path / "pymultus-shim"
     exe.write_text(data)
     exe.chmod(0o755)
-    assert subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout == "shim ran"
+    assert (
+        subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout == "shim ran"
+    )
     with pytest.raises(InstallError, match="missing"):
         launcher.render_python_shim(tmp_path / "nope.py")

@@ -7,9 +7,9 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
-
 from pymultus.install import autoconf
 from pymultus.install.autoconf import Options
 from pymultus.install.watch import Watcher
@@ -29,8 +29,8 @@ def conf_dir(tmp_path: Path) -> Path:
     return d
 
 
-def _watcher(conf_dir: Path, said: list[str], **kw: object) -> Watcher:
-    return Watcher(conf_dir, Options(), say=said.append, **kw)  # type: ignore[arg-type]
+def _watcher(conf_dir: Path, said: list[str], **kw: Any) -> Watcher:
+    return Watcher(conf_dir, Options(), say=said.append, **kw)
 
 
 def test_first_tick_writes_then_nothing(conf_dir: Path) -> None:

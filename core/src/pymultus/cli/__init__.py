@@ -1,8 +1,9 @@
 """The ``pymultus`` command.
 
-With ``CNI_COMMAND`` in the environment it is a CNI plugin binary (that path imports as
-little as possible: the runtime starts it for every pod). Without it, it is the
-command-line tool for people (``pymultus --help``).
+Run with no arguments and ``CNI_COMMAND`` in the environment, it is a CNI plugin binary
+(runtimes exec plugins without arguments; that path imports as little as possible, since
+the runtime starts it for every pod). Otherwise it is the command-line tool for people
+(``pymultus --help``), so ``pymultus run-plugin`` works under a CNI environment too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    if "CNI_COMMAND" in os.environ and argv is None:
+    if argv is None and "CNI_COMMAND" in os.environ and len(sys.argv) <= 1:
         from pymultus.cli.cnimode import run_cni
 
         code = run_cni(os.environ, sys.stdin.buffer, sys.stdout, sys.argv[0])

@@ -163,7 +163,8 @@ def encode_call(
     doc: dict[str, Any] = {"env": dict(env), "config": base64.b64encode(config).decode("ascii")}
     if attributes is not None:
         doc["interfaceAttributes"] = dict(attributes)
-    return json.dumps(doc, ensure_ascii=False).encode("utf-8", "surrogateescape")
+    # ASCII: undecodable environment bytes travel as \udcXX escapes, as the shims send them.
+    return json.dumps(doc).encode("ascii")
 
 
 # -- HTTP framing ------------------------------------------------------------------------

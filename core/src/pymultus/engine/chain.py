@@ -32,6 +32,7 @@ from pymultus.engine.cache import ResultCache
 from pymultus.engine.hookspecs import PluginCall
 from pymultus.engine.registry import Registry
 from pymultus.plugin import PluginContext
+from pymultus.plugin import PluginRunner
 
 log = logging.getLogger("pymultus.chain")
 
@@ -143,10 +144,12 @@ def _call(
     command: str,
     conf: dict[str, Any],
     environ: dict[str, str],
+    runner: PluginRunner | None = None,
 ) -> dict[str, Any] | None:
     plugin = net.plugins[index]
     type_name = str(plugin["type"])
-    runner = engine.registry.resolve(type_name, engine.path)
+    if runner is None:
+        runner = engine.registry.resolve(type_name, engine.path)
     call = PluginCall(
         command=command,
         network=net.name,
@@ -213,7 +216,14 @@ def add_network_list(engine: Engine, net: NetworkConfigList, rt: RuntimeConf) ->
         for i, plugin in enumerate(net.plugins):
             conf = build_plugin_config(plugin, net.name, net.cni_version, prev, rt.capability_args)
             try:
-                out = _call(engine, net, i, "ADD", conf, environ)
+                runner = engine.registry.resolve(str(plugin["type"]), engine.path)
+            except CniError as exc:
+                # Not found or not loadable: it never ran, so only earlier ones are undone.
+                if engine.rollback:
+                    _rollback(engine, net, rt, i - 1)
+                raise _wrap(exc, plugin, "add") from exc
+            try:
+                out = _call(engine, net, i, "ADD", conf, environ, runner)
                 if out is None:
                     raise CniError(999, "plugin printed no result")
             except CniError as exc:

@@ -161,7 +161,6 @@ class Registry:
                 name=ref.name,
                 invoke_on_load=False,
                 on_load_failure_callback=on_failure,
-                warn_on_missing_entrypoint=False,
             )
         except (NoMatches, RuntimeError):
             mgr = None

@@ -328,9 +328,7 @@ def _default_route(obj: dict[str, Any], fail: Any) -> list[str] | None:
                 raise fail(f'"{field}": {gw!r} is not an IP address')
         routes[field] = [str(ipaddress.ip_address(gw)) for gw in v]
     if len(routes) == 2 and routes["default-route"] != routes["gateway"]:
-        raise fail(
-            '"gateway" is an alias of "default-route"; both are given with different values'
-        )
+        raise fail('"gateway" is an alias of "default-route"; both are given with different values')
     return next(iter(routes.values()), None)
 
 

@@ -321,7 +321,9 @@ def resolve_network_ref(
 # -- per-delegate arguments -----------------------------------------------------------------------
 
 
-def inject_cni_args(net: NetworkConfigList, cni_args: dict[str, Any], where: str) -> NetworkConfigList:
+def inject_cni_args(
+    net: NetworkConfigList, cni_args: dict[str, Any], where: str
+) -> NetworkConfigList:
     """``cni-args`` of the selection merged into ``args.cni`` of every plugin (the
     selection wins per key)."""
 
@@ -349,7 +351,7 @@ def inject_cni_args(net: NetworkConfigList, cni_args: dict[str, Any], where: str
 def check_capabilities(net: NetworkConfigList, sel: NetworkSelection, network: str) -> None:
     """The spec's rule (Multus skips it): a selection asking for ``ips``, ``mac``, ... is
     an error unless some plugin of the network declares that capability."""
-    declared = set()
+    declared: set[str] = set()
     for plugin in net.plugins:
         caps = plugin.get("capabilities")
         if isinstance(caps, dict):

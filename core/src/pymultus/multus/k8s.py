@@ -14,6 +14,7 @@ an API that stays unreachable or answers 5xx through the short retry budget is c
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -206,7 +207,9 @@ class LiveKubeSource:
             from kubernetes.config.incluster_config import SERVICE_TOKEN_FILENAME
             from kubernetes.config.incluster_config import InClusterConfigLoader
         except ImportError as exc:  # pragma: no cover - a broken install
-            raise CniError(KUBERNETES_ERROR, f"the kubernetes client is not importable: {exc}")
+            raise CniError(
+                KUBERNETES_ERROR, f"the kubernetes client is not importable: {exc}"
+            ) from None
         cfg = k8s_client.Configuration()
         try:
             if self.kubeconfig:
@@ -219,7 +222,7 @@ class LiveKubeSource:
                     cert_filename=SERVICE_CERT_FILENAME,
                     environ=self.environ,
                 ).load_and_set(cfg)
-        except Exception as exc:  # the loader raises ConfigException, OSError, yaml errors
+        except Exception as exc:  # noqa: BLE001 - ConfigException, OSError, yaml, ...
             where = self.kubeconfig or "in-cluster service account"
             raise CniError(
                 KUBERNETES_ERROR, f"failed to load Kubernetes credentials from {where}: {exc}"
@@ -246,7 +249,7 @@ class LiveKubeSource:
                     return None
                 retriable = status >= 500 or status == 429
                 err = self._api_error(what, status, exc)
-            except Exception as exc:  # urllib3/ssl/socket errors: the API is unreachable
+            except Exception as exc:  # noqa: BLE001 - urllib3/ssl/socket: API unreachable
                 self.requests.append((what.split(" ", 1)[0], what, 0))
                 retriable = True
                 err = KubeApiError(
@@ -323,10 +326,11 @@ class LiveKubeSource:
             try:
                 self._call(
                     f"PUT pod {ref}/status",
-                    lambda body=obj: core.replace_namespaced_pod_status(
+                    functools.partial(
+                        core.replace_namespaced_pod_status,
                         name,
                         namespace,
-                        body,
+                        obj,
                         _preload_content=False,
                         _request_timeout=self.policy.timeout,
                     ),

@@ -11,6 +11,7 @@ is gone.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
@@ -190,7 +191,11 @@ def build_plan(
             delegates.append(found_net)
         if not pod_ns or pod_ns not in conf.system_namespaces:
             for value in conf.default_networks:
-                d = attempt(lambda v=value: _named_network(conf, v, source, "default", "defaultNetworks"))
+                d = attempt(
+                    functools.partial(
+                        _named_network, conf, value, source, "default", "defaultNetworks"
+                    )
+                )
                 if d is not None:
                     delegates.append(d)
     else:
@@ -222,7 +227,7 @@ def build_plan(
             )
         )
         for sel in selections or ():
-            d = attempt(lambda s=sel: _annotation_network(conf, pod, s, source))
+            d = attempt(functools.partial(_annotation_network, conf, pod, sel, source))
             if d is not None:
                 delegates.append(d)
 
@@ -251,7 +256,12 @@ def _named_network(
             exc.details,
         ) from None
     return Delegate(
-        index=0, ifname="", network=name, origin=origin, source=where, conf=net,
+        index=0,
+        ifname="",
+        network=name,
+        origin=origin,
+        source=where,
+        conf=net,
         resource_name=resource,
     )
 
@@ -338,8 +348,10 @@ def _finish(plan: Plan, delegates: list[Delegate], tolerant: bool) -> None:
                 raise err
             plan.problems.append(err)
         taken[d.ifname] = d
-        rc = dict(conf.runtime_config) if idx == 0 else selection_runtime_config(
-            secondary_rc, d.selection
+        rc = (
+            dict(conf.runtime_config)
+            if idx == 0
+            else selection_runtime_config(secondary_rc, d.selection)
         )
         if rc.get("deviceID"):
             d.device_info_file = device_info_path(d.network, plan.container_id, d.ifname)

@@ -20,13 +20,10 @@ def link_names(netns: str) -> set[str]:
     from pymultus.net.ns import entered
 
     try:
-        with entered(netns):
-            with open("/proc/thread-self/net/dev", encoding="ascii") as fh:
-                text = fh.read()
+        with entered(netns), open("/proc/thread-self/net/dev", encoding="ascii") as fh:
+            text = fh.read()
     except NetnsNotFound:
-        raise CniError(
-            INVALID_ENVIRONMENT_VARIABLES, f"no net namespace {netns} found"
-        ) from None
+        raise CniError(INVALID_ENVIRONMENT_VARIABLES, f"no net namespace {netns} found") from None
     except OSError as exc:
         if exc.errno == errno.EINVAL:
             raise CniError(

@@ -108,6 +108,8 @@ def apply_routes(plan: RoutePlan, netns: str) -> AppliedRoutes:
     default routes that are there afterwards."""
     import socket
 
+    from pyroute2.netlink.exceptions import NetlinkError
+
     from pymultus.net.ns import open_iproute
 
     applied = AppliedRoutes()
@@ -127,9 +129,11 @@ def apply_routes(plan: RoutePlan, netns: str) -> AppliedRoutes:
         def delete(route: Any) -> None:
             try:
                 ipr.route("del", **_route_key(route))
-            except Exception as exc:
-                if getattr(exc, "code", None) != errno.ESRCH:
-                    raise
+            except NetlinkError as exc:
+                if exc.code != errno.ESRCH:
+                    raise CniError(
+                        INTERNAL, f"default-route: cannot delete a default route: {exc}"
+                    ) from None
             applied.removed.append((names.get(route.get_attr("RTA_OIF"), "?"), _gw(route)))
 
         for fam, (_, ifname, gw) in sorted(plan.moves.items()):
@@ -142,8 +146,8 @@ def apply_routes(plan: RoutePlan, netns: str) -> AppliedRoutes:
             try:
                 ipr.route("add", dst=_DEFAULT_DST[fam], gateway=gw, oif=target)
                 applied.added.append((ifname, gw))
-            except Exception as exc:
-                if getattr(exc, "code", None) != errno.EEXIST:
+            except NetlinkError as exc:
+                if exc.code != errno.EEXIST:
                     raise CniError(
                         INTERNAL, f"default-route: cannot add default via {gw} dev {ifname}: {exc}"
                     ) from None
@@ -212,9 +216,7 @@ def edit_cached_results(
             continue
         version = str(entry.result.get("cniVersion", d.conf.cni_version))
         result = Result.from_json(entry.result, version)
-        kept = [
-            r for r in result.routes if not (r.is_default and _route_family(r.dst) in drop)
-        ]
+        kept = [r for r in result.routes if not (r.is_default and _route_family(r.dst) in drop)]
         for gw in add:
             kept.append(Route(dst=_DEFAULT_DST[family_of(gw)], gw=gw))
         result.routes = kept

@@ -296,10 +296,7 @@ class _Decoder:
     def type_error(self, what: str, go: str, struct_name: str, path: tuple[str, ...]) -> None:
         if self.saved is not None:
             return
-        if path:
-            where = f"Go struct field {struct_name}.{'.'.join(path)}"
-        else:
-            where = "Go value"
+        where = f"Go struct field {struct_name}.{'.'.join(path)}" if path else "Go value"
         self.saved = GoJSONError(f"json: cannot unmarshal {what} into {where} of type {go}")
 
     def value(self, value: Any, t: GoType, struct_name: str, path: tuple[str, ...]) -> Any:

@@ -28,6 +28,7 @@ from pymultus.net.gotypes import IP
 from pymultus.net.gotypes import errno_text
 from pymultus.net.gotypes import ip_or_nil
 from pymultus.net.gotypes import ipnet_struct
+from pymultus.net.gotypes import mask_hex
 from pymultus.net.gotypes import parse_cidr
 from pymultus.net.gotypes import parse_ip
 from pymultus.net.link import NetlinkFailure
@@ -215,7 +216,8 @@ def configure_iface(
                 scope=route.scope,
             )
         except NetlinkFailure as exc:
-            where = f"{route.dst} via {ip_or_nil(gw)} dev {ifname}"
+            # Go prints the destination as a bare struct: ``{10.9.0.0 ffff0000}``.
+            where = f"{{{dst} {mask_hex(dst, plen)}}} via {ip_or_nil(gw)} dev {ifname}"
             if route.priority or route.table is not None or route.scope is not None:
                 scope = _SCOPES.get(route.scope or 0, "unknown")
                 table = route.table if route.table and route.table > 0 else 0

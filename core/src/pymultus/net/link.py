@@ -157,7 +157,7 @@ def _register_macvlan_attrs() -> None:
     if current is not None and getattr(current, "pymultus", False):
         return
 
-    class macvlan_data(macvx_data):  # noqa: N801 - pyroute2's naming
+    class macvlan_data(macvx_data):  # type: ignore[misc]  # pyroute2 is untyped
         pymultus = True
         nla_map = (
             *macvx_data.nla_map,
@@ -181,7 +181,8 @@ def create_link(
 ) -> None:
     """``RTM_NEWLINK`` (create, exclusive). With ``netns_fd`` the link is made directly in
     that namespace (``IFLA_NET_NS_FD``): no move, no name clash with this namespace.
-    ``kind_attrs`` are pyroute2 names of ``IFLA_INFO_DATA`` attributes."""
+    ``kind_attrs`` are further pyroute2 link arguments (``txqlen``, or ``IFLA_INFO_DATA``
+    names such as ``macvlan_mode``)."""
     spec: dict[str, Any] = {"ifname": name, "kind": kind, **kind_attrs}
     if netns_fd is not None:
         spec["net_ns_fd"] = netns_fd
@@ -204,11 +205,19 @@ def create_macvlan(
     mtu: int = 0,
     mac: str | None = None,
     bcqueuelen: int = 0,
+    txqlen: int | None = None,
 ) -> None:
-    """A macvlan on ``parent_index`` (in ``ipr``'s namespace), created in ``netns_fd``."""
+    """A macvlan on ``parent_index`` (in ``ipr``'s namespace), created in ``netns_fd``;
+    ``txqlen`` ``None`` leaves the kernel's default queue length."""
     if mode not in MACVLAN_MODES:
         raise ValueError(f"unknown macvlan mode {mode!r}")
+    if mac is not None and len(mac.split(":")) != 6:
+        # An Ethernet device takes 6 bytes; the kernel refuses longer ones with EINVAL
+        # (pyroute2 cannot even encode them).
+        raise NetlinkFailure(errno.EINVAL)
     attrs: dict[str, Any] = {"macvlan_mode": mode}
+    if txqlen is not None:
+        attrs["txqlen"] = txqlen
     if bcqueuelen:
         _register_macvlan_attrs()
         attrs["macvlan_bc_queue_len"] = bcqueuelen

@@ -192,7 +192,12 @@ def _session(config: pytest.Config) -> _Session:
         from pymultus.testing.kernel import existing_names
 
         taken = existing_names()
-        tag = _pick_tag(taken)
+        # tags of sessions running now (their directories) count as taken too
+        running = {
+            p.name[len("pymultus-test-") :]
+            for p in Path(tempfile.gettempdir()).glob("pymultus-test-*")
+        }
+        tag = _pick_tag(taken | running)
         base = Path(tempfile.mkdtemp(prefix=f"pymultus-test-{tag}-"))
         st = _Session(tag, base, preexisting=taken)
         config.stash[_SESSION] = st

@@ -153,9 +153,7 @@ def load_conf(req: Request) -> StaticConf:
                 text = item.strip()
                 parsed = go.parse_cidr(text)
                 if parsed is None:
-                    raise _fail(
-                        f"the 'ip' field is expected to be in CIDR notation, got: '{text}'"
-                    )
+                    raise _fail(f"the 'ip' field is expected to be in CIDR notation, got: '{text}'")
                 addresses.append(Address(text, *parsed))
         if args.get("GATEWAY"):
             for item in args["GATEWAY"].split(","):

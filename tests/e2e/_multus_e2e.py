@@ -1,0 +1,222 @@
+"""A node for the meta-plugin's end-to-end tests: a private "host" namespace (where the
+``pymultus`` executable runs, as a runtime would run it, and where the fake API server
+listens on 127.0.0.1), a pod namespace, a cluster network made of reference binaries,
+and private state directories.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pymultus.net.ns import entered
+from pymultus.testing import Names
+from pymultus.testing import Netns
+from pymultus.testing import pymultus_executable
+from tests.fakekube import FakeKube
+
+SEED = Path("/work/shared/seed")
+REFERENCE = "/usr/lib/cni"
+CLUSTER_SUBNET = "198.51.100.0/24"
+
+
+def seed_nad(master: str, *, rename: dict[str, str] | None = None) -> dict[str, Any]:
+    """The seed NetworkAttachmentDefinition with its master replaced; ``rename`` maps
+    plugin types to others (the reference-binary variant)."""
+    doc = yaml.safe_load((SEED / "network-attachment.yaml").read_text())
+    config = json.loads(doc["spec"]["config"])
+    for plugin in config["plugins"]:
+        if plugin.get("master") == "eth1":
+            plugin["master"] = master
+        if rename and plugin["type"] in rename:
+            plugin["type"] = rename[plugin["type"]]
+    doc["spec"]["config"] = json.dumps(config, indent=2)
+    return dict(doc)
+
+
+def seed_pod() -> dict[str, Any]:
+    doc = yaml.safe_load((SEED / "pod.yaml").read_text())
+    return dict(doc)
+
+
+@dataclass
+class Node:
+    names: Names
+    host: Netns
+    pod: Netns
+    workdir: Path
+    kube: FakeKube
+    bin_dir: Path
+    cni_dir: Path
+    ipam_dir: Path
+    cluster_conf: Path
+    kubeconfig: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    #: CNI_PATH the "runtime" passes.
+    cni_path: str = REFERENCE
+
+    # -- the fake API server lives in the host namespace --------------------------------
+
+    def start_api(self) -> None:
+        with entered(self.host.path):
+            self.kube.start()
+
+    def stop_api(self) -> None:
+        self.kube.stop()
+
+    # -- the meta-plugin's netconf -----------------------------------------------------------
+
+    def netconf(self, **extra: Any) -> dict[str, Any]:
+        conf: dict[str, Any] = {
+            "cniVersion": "0.4.0",
+            "name": "multus-cni-network",
+            "type": "pymultus",
+            "kubeconfig": str(self.kubeconfig),
+            "clusterNetwork": str(self.cluster_conf),
+            "cniDir": str(self.cni_dir),
+            "binDir": str(self.bin_dir),
+            "logLevel": "debug",
+            "logToStderr": True,
+        }
+        conf.update(extra)
+        return conf
+
+    def cni(
+        self,
+        command: str,
+        conf: dict[str, Any],
+        *,
+        container_id: str,
+        netns: str | None = None,
+        args: str | None = None,
+        ifname: str = "eth0",
+    ) -> subprocess.CompletedProcess[str]:
+        """One CNI call: the installed executable under ``ip netns exec <host>``."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
+        env.update(self.extra_env)
+        env.update(
+            CNI_COMMAND=command,
+            CNI_CONTAINERID=container_id,
+            CNI_NETNS=self.pod.path if netns is None else netns,
+            CNI_IFNAME=ifname,
+            CNI_PATH=self.cni_path,
+            CNI_ARGS=args if args is not None else pod_args(container_id),
+            PYMULTUS_STATE_ROOT=str(self.workdir / "state"),
+        )
+        return subprocess.run(
+            ["ip", "netns", "exec", self.host.name, pymultus_executable()],
+            input=json.dumps(conf),
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    # -- what is left ------------------------------------------------------------------------
+
+    def state_files(self) -> list[str]:
+        """Files under cniDir (delegate cache, result cache, locks)."""
+        if not self.cni_dir.exists():
+            return []
+        return sorted(str(p.relative_to(self.cni_dir)) for p in self.cni_dir.rglob("*") if p.is_file())
+
+    def leases(self) -> list[str]:
+        """host-local leases (files named after an address) of every network."""
+        if not self.ipam_dir.exists():
+            return []
+        return sorted(
+            str(p.relative_to(self.ipam_dir))
+            for p in self.ipam_dir.rglob("*")
+            if p.is_file() and p.name not in ("lock",) and not p.name.startswith("last_reserved_ip")
+        )
+
+    def pod_links(self) -> list[str]:
+        return sorted(link.name for link in self.pod.links())
+
+
+def pod_args(container_id: str, name: str = "samplepod", namespace: str = "default", uid: str = "") -> str:
+    args = f"IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={name};K8S_POD_INFRA_CONTAINER_ID={container_id}"
+    return args + (f";K8S_POD_UID={uid}" if uid else "")
+
+
+def make_node(names: Names, host: Netns, pod: Netns, workdir: Path) -> Node:
+    """A node with the bridge+host-local cluster network (the stand-in for Calico)."""
+    bin_dir = workdir / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    ipam_dir = workdir / "ipam"
+    cluster = {
+        "cniVersion": "0.4.0",
+        "name": f"{names.prefix}-cluster",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": names("br"),
+                "isGateway": True,
+                "ipMasq": False,
+                "ipam": {
+                    "type": "host-local",
+                    "subnet": CLUSTER_SUBNET,
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                    "dataDir": str(ipam_dir),
+                },
+            }
+        ],
+    }
+    cluster_conf = workdir / "10-cluster.conflist"
+    cluster_conf.write_text(json.dumps(cluster, indent=2))
+    kube = FakeKube()
+    node = Node(
+        names=names,
+        host=host,
+        pod=pod,
+        workdir=workdir,
+        kube=kube,
+        bin_dir=bin_dir,
+        cni_dir=workdir / "cni",
+        ipam_dir=ipam_dir,
+        cluster_conf=cluster_conf,
+        kubeconfig=workdir / "kubeconfig",
+    )
+    node.start_api()
+    kube.write_kubeconfig(node.kubeconfig)
+    return node
+
+
+def only_binaries(node: Node, *types: str) -> None:
+    """Make CNI_PATH a directory holding only these reference binaries, so every other
+    type can only be served by a Python plugin."""
+    path = node.workdir / "cni-path"
+    path.mkdir(exist_ok=True)
+    reference_aliases(path, {t: t for t in types})
+    node.cni_path = str(path)
+
+
+def reference_aliases(bin_dir: Path, mapping: dict[str, str]) -> None:
+    """``bin_dir/<alias>`` → ``/usr/lib/cni/<type>`` (types no Python plugin claims)."""
+    for alias, real in mapping.items():
+        target = bin_dir / alias
+        if not target.exists():
+            target.symlink_to(f"{REFERENCE}/{real}")
+
+
+def stdout_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert proc.stdout.strip(), f"no stdout; rc={proc.returncode}\nstderr:\n{proc.stderr}"
+    data = json.loads(proc.stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+def cni_error(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The CNI error object a failed call printed (exit status 1)."""
+    assert proc.returncode == 1, f"rc={proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}"
+    err = stdout_json(proc)
+    assert isinstance(err.get("code"), int) and isinstance(err.get("msg"), str), err
+    return err

@@ -1,0 +1,335 @@
+"""Type resolution: hooks, Python entry points, the exec fallback, the entry-point index."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+import pymultus_delegate_exec
+import pytest
+
+from pymultus.cni.errors import CniError
+from pymultus.engine import index as index_mod
+from pymultus.engine.index import EntryPointIndex
+from pymultus.engine.index import EntryPointRef
+from pymultus.engine.registry import PythonPluginRunner
+from pymultus.engine.registry import Registry
+from pymultus.engine.registry import check_type_name
+from pymultus.plugin import PluginContext
+
+VENV_PYMULTUS = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "pymultus"
+
+
+def test_installed_hooks_all_match_specs() -> None:
+    registry = Registry()
+    registry.pm.check_pending()
+    names = {name for name, _ in registry.pm.list_name_plugin()}
+    assert "pymultus.core" in names
+    assert "delegate_exec" in names
+
+
+def test_check_pending_catches_an_unknown_hook() -> None:
+    """The check is real: an implementation with no spec is reported."""
+
+    class Typo:
+        from pymultus import hookimpl
+
+        @hookimpl
+        def pymultus_resolve_typo(self) -> None: ...
+
+    registry = Registry(load_hooks=False, hooks=[Typo()])
+    with pytest.raises(Exception, match="pymultus_resolve_typo"):
+        registry.pm.check_pending()
+
+
+@pytest.mark.parametrize(
+    ("name", "msg"),
+    [
+        ("", "no plugin name provided"),
+        ("a/b", "invalid plugin name: a/b"),
+        ("/usr/bin/true", "invalid plugin name: /usr/bin/true"),
+        (".", "invalid plugin name: ."),
+        ("..", "invalid plugin name: .."),
+        ("a\x00b", "invalid plugin name: a\x00b"),
+    ],
+)
+def test_type_name_rules(name: str, msg: str) -> None:
+    with pytest.raises(CniError) as err:
+        check_type_name(name)
+    assert err.value.msg == msg
+    with pytest.raises(CniError):
+        Registry(load_hooks=False, index=StaticIndex([])).resolve(name, ["/usr/lib/cni"])
+
+
+class StaticIndex:
+    """An index holding exactly the given refs (``fresh`` False: loads by import)."""
+
+    fresh = False
+
+    def __init__(self, refs: list[EntryPointRef]) -> None:
+        self.refs = refs
+        self.refreshed = 0
+
+    def lookup(self, group: str, name: str) -> EntryPointRef | None:
+        return next((r for r in self.refs if r.group == group and r.name == name), None)
+
+    def entries(self, group: str) -> list[EntryPointRef]:
+        return [r for r in self.refs if r.group == group]
+
+    def refresh(self) -> list[EntryPointRef]:
+        self.refreshed += 1
+        return self.refs
+
+
+@pytest.fixture
+def pkgs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Two importable modules: a good plugin class and one whose import raises."""
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    (root / "pmx_reg_good.py").write_text(
+        "from pymultus.cni.result import Result\n"
+        "class Good:\n"
+        "    cni_versions = ('1.0.0',)\n"
+        "    def add(self, req):\n"
+        "        return Result(cni_version=req.cni_version)\n"
+        "    def delete(self, req): pass\n"
+        "    def check(self, req): pass\n"
+    )
+    (root / "pmx_reg_broken.py").write_text("raise ImportError('needs libfoo')\n")
+    monkeypatch.syspath_prepend(str(root))
+    return root
+
+
+def _ref(name: str, value: str, dist: str = "pmx-test-dist") -> EntryPointRef:
+    return EntryPointRef("pymultus.plugins", name, value, dist, "1.2.3")
+
+
+def test_python_plugin_wins_over_a_binary(pkgs: Path) -> None:
+    del pkgs
+    registry = Registry(
+        load_hooks=False,
+        hooks=[pymultus_delegate_exec],
+        index=StaticIndex([_ref("bridge", "pmx_reg_good:Good")]),  # type: ignore[arg-type]
+    )
+    runner = registry.resolve("bridge", ["/usr/lib/cni"])
+    assert isinstance(runner, PythonPluginRunner)
+    assert runner.description == "pmx-test-dist 1.2.3 (pmx_reg_good:Good)"
+    assert registry.resolve("bridge", ["/usr/lib/cni"]) is runner  # loaded once
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/lib/cni/bridge"), reason="reference plugins not installed")
+def test_binary_fallback_and_not_found() -> None:
+    registry = Registry(load_hooks=False, hooks=[pymultus_delegate_exec], index=StaticIndex([]))  # type: ignore[arg-type]
+    runner = registry.resolve("bridge", ["/nonexistent", "/usr/lib/cni"])
+    assert (runner.origin, runner.description) == ("exec", "/usr/lib/cni/bridge")
+    with pytest.raises(CniError) as err:
+        registry.resolve("pmxnosuch", ["/nonexistent", "/usr/lib/cni"])
+    assert (err.value.code, err.value.msg) == (
+        999,
+        'failed to find plugin "pmxnosuch" in path [/nonexistent /usr/lib/cni]',
+    )
+
+
+def test_a_directory_is_not_a_plugin(tmp_path: Path) -> None:
+    (tmp_path / "adir").mkdir()
+    registry = Registry(load_hooks=False, hooks=[pymultus_delegate_exec], index=StaticIndex([]))  # type: ignore[arg-type]
+    with pytest.raises(CniError, match="failed to find plugin"):
+        registry.resolve("adir", [str(tmp_path)])
+
+
+def test_broken_plugin_import_names_type_and_distribution(pkgs: Path) -> None:
+    del pkgs
+    registry = Registry(
+        load_hooks=False,
+        hooks=[pymultus_delegate_exec],
+        index=StaticIndex([_ref("bridge", "pmx_reg_broken:Plugin", "pmx-broken-dist")]),  # type: ignore[arg-type]
+    )
+    with pytest.raises(CniError) as err:
+        registry.resolve("bridge", ["/usr/lib/cni"])
+    assert err.value.code == 101
+    assert err.value.msg == (
+        'failed to load plugin type "bridge" from distribution pmx-broken-dist 1.2.3: '
+        "ImportError: needs libfoo"
+    )
+
+
+def test_missing_attribute_is_a_load_error(pkgs: Path) -> None:
+    del pkgs
+    registry = Registry(load_hooks=False, index=StaticIndex([_ref("x", "pmx_reg_good:Nope")]))  # type: ignore[arg-type]
+    with pytest.raises(CniError) as err:
+        registry.resolve("x", [])
+    assert err.value.msg.startswith('failed to load plugin type "x" from distribution pmx-test-dist 1.2.3: AttributeError')
+
+
+@pytest.mark.parametrize("kind", ["symlink", "launcher"])
+def test_never_execs_pymultus_itself(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / "selfish"
+    if kind == "symlink":
+        target.symlink_to(VENV_PYMULTUS)
+        registry = Registry(
+            load_hooks=False, hooks=[pymultus_delegate_exec], index=StaticIndex([]), self_paths=[str(VENV_PYMULTUS)]  # type: ignore[arg-type]
+        )
+    else:
+        target.write_text("#!/usr/bin/python3\nfrom pymultus.cli import main\nmain()\n")
+        target.chmod(0o755)
+        registry = Registry(load_hooks=False, hooks=[pymultus_delegate_exec], index=StaticIndex([]))  # type: ignore[arg-type]
+    with pytest.raises(CniError) as err:
+        registry.resolve("selfish", [str(tmp_path)])
+    assert err.value.code == 100
+    assert "is pymultus itself; refusing to exec it" in err.value.msg
+
+
+# -- the exec fallback ----------------------------------------------------------------
+
+
+def _script(directory: Path, name: str, body: str) -> Path:
+    path = directory / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+@pytest.fixture
+def execs(tmp_path: Path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    registry = Registry(load_hooks=False, hooks=[pymultus_delegate_exec], index=StaticIndex([]))  # type: ignore[arg-type]
+
+    def run(name: str, body: str, *, timeout: float = 30.0, stdin: bytes = b"{}") -> Any:
+        _script(bindir, name, body)
+        runner = registry.resolve(name, [str(bindir)])
+        ctx = PluginContext(registry=registry, exec_timeout=timeout)
+        env = {"CNI_COMMAND": "ADD", "CNI_ARGS": "A=1", "PMX_EXTRA": "kept"}
+        return runner.invoke(env, stdin, ctx)
+
+    run.bindir = bindir  # type: ignore[attr-defined]
+    return run
+
+
+def test_exec_gets_env_and_stdin_and_returns_stdout(execs, tmp_path: Path) -> None:
+    seen = tmp_path / "seen"
+    out = execs(
+        "okplug",
+        f'cat > {seen}.stdin; env > {seen}.env; printf \'{{"cniVersion":"1.0.0","ips":[]}}\'\n',
+        stdin=b'{"name":"n"}',
+    )
+    assert out == {"cniVersion": "1.0.0", "ips": []}
+    assert (tmp_path / "seen.stdin").read_bytes() == b'{"name":"n"}'
+    env = (tmp_path / "seen.env").read_text().splitlines()
+    assert "CNI_COMMAND=ADD" in env and "CNI_ARGS=A=1" in env and "PMX_EXTRA=kept" in env
+
+
+def test_exec_empty_stdout_is_none(execs) -> None:
+    assert execs("quiet", "exit 0\n") is None
+
+
+def test_exec_error_object_passes_through(execs) -> None:
+    with pytest.raises(CniError) as err:
+        execs("errplug", 'printf \'{"code":7,"msg":"bad conf","details":"why"}\'; exit 1\n')
+    assert (err.value.code, err.value.msg, err.value.details) == (7, "bad conf", "why")
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "msg_part", "details_part"),
+    [
+        ("echo not json\n", 102, "exited 0 but printed something that is not JSON", "not json"),
+        ("echo '[1]'\n", 102, "exited 0 but printed a JSON list, not an object", ""),
+        ("echo 'panic: boom' >&2; exit 2\n", 102, "failed with exit status 2 and no error message", "panic: boom"),
+        ("echo garbage; echo oops >&2; exit 1\n", 102, "an unparsable error message: garbage", "oops"),
+        ("kill -9 $$\n", 102, "was killed by SIGKILL", ""),
+    ],
+)
+def test_exec_failures_name_the_binary(execs, body: str, code: int, msg_part: str, details_part: str) -> None:
+    with pytest.raises(CniError) as err:
+        execs("badplug", body)
+    assert err.value.code == code
+    assert str(execs.bindir / "badplug") in err.value.msg
+    assert msg_part in err.value.msg
+    assert details_part in err.value.details
+
+
+def test_exec_timeout_is_try_again_later(execs) -> None:
+    with pytest.raises(CniError) as err:
+        execs("slowplug", "echo started >&2; exec sleep 30\n", timeout=0.5)
+    assert err.value.code == 11
+    assert "did not answer within 0.5 s and was killed" in err.value.msg
+
+
+# -- the entry-point index -------------------------------------------------------------
+
+
+def test_index_cache_written_then_reused(tmp_path: Path) -> None:
+    cache = tmp_path / "idx" / "entry-points.json"
+    first = EntryPointIndex(cache)
+    refs = first.entries("pymultus.hooks")
+    assert first.fresh
+    assert any(r.name == "delegate_exec" for r in refs)
+    doc = json.loads(cache.read_text())
+    # Tamper with the cached entries (the fingerprint stays valid): a reader that
+    # really uses the cache sees the tampered entry.
+    doc["entries"].append(["pymultus.plugins", "pmxcached", "mod:Obj", "pmx-dist", "9"])
+    cache.write_text(json.dumps(doc))
+    second = EntryPointIndex(cache)
+    assert second.lookup("pymultus.plugins", "pmxcached") == EntryPointRef(
+        "pymultus.plugins", "pmxcached", "mod:Obj", "pmx-dist", "9"
+    )
+    assert not second.fresh
+
+
+def test_index_miss_does_not_rescan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "entry-points.json"
+    EntryPointIndex(cache).entries("pymultus.hooks")
+
+    def boom(*_a: Any, **_k: Any) -> None:
+        raise AssertionError("metadata scanned")
+
+    monkeypatch.setattr(index_mod, "scan_metadata", boom)
+    registry = Registry(load_hooks=False, index=EntryPointIndex(cache))
+    assert registry.load_python_type("pmx-not-a-python-type") is None
+
+
+def _dist(directory: Path, name: str, eps: str) -> Path:
+    info = directory / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(eps)
+    return info
+
+
+def test_index_notices_installs_even_with_kept_directory_times(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    cache = tmp_path / "entry-points.json"
+
+    def keep_dir_time(fn) -> None:
+        st = site.stat()
+        fn()
+        os.utime(site, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    idx = EntryPointIndex(cache, search_path=[str(site)])
+    idx.entries("pymultus.plugins")
+    assert idx.fresh
+    reuse = EntryPointIndex(cache, search_path=[str(site)])
+    reuse.entries("pymultus.plugins")
+    assert not reuse.fresh
+
+    # A new distribution appears, the directory's mtime is put back: still noticed.
+    keep_dir_time(lambda: _dist(site, "pmxnew", "[pymultus.plugins]\npmxnew = m:C\n"))
+    again = EntryPointIndex(cache, search_path=[str(site)])
+    again.entries("pymultus.plugins")
+    assert again.fresh
+
+    # entry_points.txt rewritten in place (a newer mtime): noticed.
+    settled = EntryPointIndex(cache, search_path=[str(site)])
+    settled.entries("pymultus.plugins")
+    assert not settled.fresh
+    eps = site / "pmxnew-1.0.dist-info" / "entry_points.txt"
+    later = time.time_ns() + 5_000_000_000
+    os.utime(eps, ns=(later, later))
+    changed = EntryPointIndex(cache, search_path=[str(site)])
+    changed.entries("pymultus.plugins")
+    assert changed.fresh

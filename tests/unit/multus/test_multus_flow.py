@@ -1,0 +1,434 @@
+"""ADD/DEL/CHECK/STATUS/GC of the meta-plugin with fake delegates, in-process.
+
+Delegates are recorded fakes; the meta-plugin is real (skeleton, plan, delegate cache,
+chain executor, libcni result cache, rollback, status, events). It enters a real pod
+namespace for its interface-name check, hence the kernel marker (multus-behaviour.md
+§4 cases 28-32, 36-41, 43 and the failure paths of issue 4).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pymultus.cni.errors import CniError
+from pymultus.multus.k8s import MemoryKubeSource
+from pymultus.multus.k8s import NadInfo
+from pymultus.multus.k8s import PodInfo
+from pymultus.testing import Netns
+
+from _multus_fakes import Meta
+from _multus_fakes import make_meta
+
+pytestmark = pytest.mark.kernel
+
+NETS = "k8s.v1.cni.cncf.io/networks"
+STATUS = "k8s.v1.cni.cncf.io/network-status"
+
+
+def pod(annotations: dict[str, str] | None = None) -> PodInfo:
+    return PodInfo(namespace="test", name="testpod", uid="testUID", annotations=dict(annotations or {}))
+
+
+def nad(name: str, type_name: str = "mynet", address: str = "192.0.2.20/24", **extra: Any) -> NadInfo:
+    cfg = {"cniVersion": "0.4.0", "name": name, "type": type_name, "address": address, **extra}
+    return NadInfo(namespace="test", name=name, config=json.dumps(cfg))
+
+
+def conf(meta: Meta, version: str = "0.4.0", **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "cniVersion": version,
+        "name": "multus-cni-network",
+        "type": "pymultus",
+        "cniDir": str(meta.cni_dir),
+        "binDir": "/nonexistent/pymultus-test-bin",
+        "logLevel": "debug",
+        "logToStderr": False,
+        "delegates": [
+            {"cniVersion": version, "name": "weave1", "type": "weave-net", "address": "192.0.2.2/24"},
+        ],
+    }
+    out.update(extra)
+    return out
+
+
+def two_static(meta: Meta, version: str = "0.4.0") -> dict[str, Any]:
+    c = conf(meta, version)
+    c["delegates"].append({"cniVersion": version, "name": "other1", "type": "other", "address": "192.0.2.3/24"})
+    return c
+
+
+@pytest.fixture
+def meta(tmp_path: Path, container_netns: Netns) -> Meta:
+    m = make_meta(tmp_path, container_netns.path, MemoryKubeSource([pod()]))
+    for t in ("weave-net", "other", "mynet"):
+        m.fake(t)
+    return m
+
+
+def with_networks(meta: Meta, value: str, *nads: NadInfo) -> None:
+    assert meta.kube is not None
+    meta.kube.pods[("test", "testpod")] = pod({NETS: value})
+    for n in nads:
+        meta.kube.nads[(n.namespace, n.name)] = n
+
+
+# -- ADD, CHECK, DEL ------------------------------------------------------------------------
+
+
+def test_case28_static_delegates(meta: Meta) -> None:
+    c = two_static(meta)
+    out = meta.run("ADD", c)
+    assert out is not None
+    assert out["interfaces"] == [{"name": "eth0", "mac": "0a:58:00:00:00:01", "sandbox": meta.netns}]
+    assert out["ips"][0]["address"] == "192.0.2.2/24"
+    assert meta.journal.seq() == [("ADD", "weave-net", "eth0"), ("ADD", "other", "net1")]
+    assert meta.cache_files() == [
+        "123456789",
+        "locks/123456789.lock",
+        "results/other1-123456789-net1",
+        "results/weave1-123456789-eth0",
+    ]
+    meta.journal.calls.clear()
+    meta.run("CHECK", c)
+    assert meta.journal.seq() == [("CHECK", "weave-net", "eth0"), ("CHECK", "other", "net1")]
+    meta.journal.calls.clear()
+    meta.run("DEL", c)
+    assert meta.journal.seq() == [("DEL", "other", "net1"), ("DEL", "weave-net", "eth0")]
+    assert meta.cache_files() == []
+
+
+def test_delegate_cni_args_and_prev_result_on_del(meta: Meta) -> None:
+    c = two_static(meta)
+    meta.run("ADD", c)
+    add = meta.journal.of("ADD")[1]
+    assert add.args.startswith("IgnoreUnknown=true;K8S_POD_NAMESPACE=test;K8S_POD_NAME=testpod;")
+    meta.journal.calls.clear()
+    meta.run("DEL", c)
+    dels = meta.journal.of("DEL")
+    assert dels[0].config["prevResult"]["interfaces"][0]["name"] == "net1"
+
+
+def test_case30_failing_second_delegate_rolls_back(meta: Meta) -> None:
+    meta.fake("other").fail["ADD"] = CniError(11, "expected plugin failure")
+    with pytest.raises(CniError) as err:
+        meta.run("ADD", two_static(meta))
+    assert err.value.code == 11
+    assert err.value.msg == (
+        '[test/testpod/testUID:other1]: error adding container to network "other1" (net1): '
+        'plugin type="other" name="other1" failed (add): expected plugin failure'
+    )
+    assert meta.journal.seq() == [
+        ("ADD", "weave-net", "eth0"),
+        ("ADD", "other", "net1"),
+        ("DEL", "other", "net1"),
+        ("DEL", "weave-net", "eth0"),
+    ]
+    assert meta.cache_files() == []
+
+
+def test_case31_nameless_second_delegate(meta: Meta) -> None:
+    c = two_static(meta)
+    c["delegates"][1]["name"] = ""
+    with pytest.raises(CniError) as err:
+        meta.run("ADD", c)
+    assert "missing network name" in err.value.msg
+    assert meta.journal.seq() == [("ADD", "weave-net", "eth0"), ("DEL", "weave-net", "eth0")]
+    assert meta.cache_files() == []
+
+
+def test_case32_empty_secondary_result(meta: Meta) -> None:
+    meta.fake("mynet").empty = True
+    with_networks(meta, "net1", nad("net1"))
+    out = meta.run("ADD", conf(meta))
+    assert out is not None and out["interfaces"][0]["name"] == "eth0"
+    assert meta.kube is not None
+    assert [e[3] for e in meta.kube.events] == ["Add eth0 [192.0.2.2/24] from weave1"]
+
+
+def test_case36_missing_pod_gives_the_empty_result(meta: Meta) -> None:
+    assert meta.kube is not None
+    meta.kube.pods.clear()
+    out = meta.run("ADD", conf(meta, "1.1.0"))
+    assert out == {
+        "cniVersion": "1.1.0",
+        "interfaces": [{"name": "eth0"}],
+        "ips": [{"address": "0.0.0.0/0", "gateway": "0.0.0.0"}],
+    }
+    assert meta.journal.calls == [] and meta.cache_files() == []
+
+
+def test_case39_events_and_network_status(meta: Meta) -> None:
+    with_networks(meta, "net1,net2", nad("net1", address="192.0.2.3/24"), nad("net2", address="192.0.2.4/24"))
+    meta.run("ADD", conf(meta))
+    assert meta.kube is not None
+    assert meta.kube.events == [
+        ("test/testpod", "Normal", "AddedInterface", "Add eth0 [192.0.2.2/24] from weave1"),
+        ("test/testpod", "Normal", "AddedInterface", "Add net1 [192.0.2.3/24] from test/net1"),
+        ("test/testpod", "Normal", "AddedInterface", "Add net2 [192.0.2.4/24] from test/net2"),
+    ]
+    status = json.loads(meta.kube.pods[("test", "testpod")].annotations[STATUS])
+    assert [(e["name"], e["interface"], e["ips"], e.get("default")) for e in status] == [
+        ("weave1", "eth0", ["192.0.2.2"], True),
+        ("test/net1", "net1", ["192.0.2.3"], None),
+        ("test/net2", "net2", ["192.0.2.4"], None),
+    ]
+
+
+def test_log_lines_name_container_pod_and_network(meta: Meta) -> None:
+    with_networks(meta, "net1", nad("net1"))
+    meta.run("ADD", conf(meta))
+    lines = [line for _, line in meta.log]
+    assert any("[123456789 test/testpod test/net1] ADD net1 on net1" in line for line in lines)
+    assert all("[123456789 test/testpod " in line for line in lines)
+
+
+def test_case37_del_without_the_cache_rederives_from_the_api(meta: Meta) -> None:
+    with_networks(meta, "net1,net2", nad("net1"), nad("net2"))
+    c = conf(meta)
+    meta.run("ADD", c)
+    (meta.cni_dir / "123456789").unlink()
+    meta.journal.calls.clear()
+    meta.run("DEL", c)
+    assert meta.journal.seq() == [("DEL", "mynet", "net2"), ("DEL", "mynet", "net1"), ("DEL", "weave-net", "eth0")]
+    assert meta.cache_files() == []
+
+
+def test_case38_del_after_the_pod_and_nads_are_gone_uses_the_cache(meta: Meta) -> None:
+    with_networks(meta, "net1,net2", nad("net1"), nad("net2"))
+    c = conf(meta)
+    meta.run("ADD", c)
+    assert meta.kube is not None
+    meta.kube.pods.clear()
+    meta.kube.nads.clear()
+    meta.kube.calls.clear()
+    meta.journal.calls.clear()
+    meta.run("DEL", c)
+    assert meta.journal.seq() == [("DEL", "mynet", "net2"), ("DEL", "mynet", "net1"), ("DEL", "weave-net", "eth0")]
+    assert meta.kube.calls == []  # the cache is enough: no API call at all
+    assert meta.cache_files() == []
+    meta.journal.calls.clear()
+    meta.run("DEL", c)  # DEL again: nothing cached, pod gone: the cluster network only
+    assert meta.journal.seq() == [("DEL", "weave-net", "eth0")]
+
+
+class DownKube(MemoryKubeSource):
+    def get_pod(self, namespace: str, name: str) -> PodInfo | None:
+        raise CniError(11, "Kubernetes API unreachable (GET pod): ConnectionRefusedError")
+
+
+def test_corrupt_cache_is_loud_and_falls_back_to_the_api(meta: Meta) -> None:
+    with_networks(meta, "net1", nad("net1"))
+    c = conf(meta)
+    meta.run("ADD", c)
+    (meta.cni_dir / "123456789").write_text("{not json")
+    meta.journal.calls.clear()
+    meta.run("DEL", c)
+    assert meta.journal.seq() == [("DEL", "mynet", "net1"), ("DEL", "weave-net", "eth0")]
+    assert any(lvl == "error" and "delegate cache" in line and "is corrupt" in line for lvl, line in meta.log)
+    assert meta.cache_files() == []
+
+
+def test_corrupt_cache_and_api_down_falls_back_to_the_result_cache(meta: Meta) -> None:
+    with_networks(meta, "net1,net2", nad("net1"), nad("net2"))
+    c = conf(meta)
+    meta.run("ADD", c)
+    (meta.cni_dir / "123456789").write_text("[]")
+    assert meta.kube is not None
+    meta.kube = DownKube(list(meta.kube.pods.values()), list(meta.kube.nads.values()))
+    meta.journal.calls.clear()
+    meta.run("DEL", c)
+    assert sorted(meta.journal.seq()) == sorted(
+        [("DEL", "mynet", "net2"), ("DEL", "mynet", "net1"), ("DEL", "weave-net", "eth0")]
+    )
+    assert meta.journal.seq()[-1] == ("DEL", "weave-net", "eth0")
+    assert meta.cache_files() == []
+
+
+def test_nothing_to_rederive_from_is_not_a_silent_success(meta: Meta) -> None:
+    with_networks(meta, "net1", nad("net1"))
+    c = conf(meta)
+    meta.run("ADD", c)
+    (meta.cni_dir / "123456789").write_text("garbage")
+    for f in (meta.cni_dir / "results").iterdir():
+        f.unlink()
+    assert meta.kube is not None
+    meta.kube = DownKube()
+    meta.journal.calls.clear()
+    with pytest.raises(CniError) as err:
+        meta.run("DEL", c)
+    assert err.value.code == 11
+    assert "may remain; retry when the API is back" in err.value.msg
+    assert meta.journal.seq() == [("DEL", "weave-net", "eth0")]
+
+
+def test_del_attempts_every_delegate_and_reports_every_failure(meta: Meta) -> None:
+    with_networks(meta, "net1", nad("net1"))
+    c = conf(meta)
+    meta.run("ADD", c)
+    meta.fake("mynet").fail["DEL"] = CniError(999, "mynet DEL broke")
+    meta.fake("weave-net").fail["DEL"] = CniError(5, "weave DEL broke")
+    meta.journal.calls.clear()
+    with pytest.raises(CniError) as err:
+        meta.run("DEL", c)
+    assert meta.journal.seq() == [("DEL", "mynet", "net1"), ("DEL", "weave-net", "eth0")]
+    assert err.value.code == 999
+    assert "mynet DEL broke" in err.value.msg and "weave DEL broke" in err.value.msg
+    assert not (meta.cni_dir / "123456789").exists()  # retryDeleteOnError is off
+
+
+def test_retry_delete_on_error_keeps_the_cache(meta: Meta) -> None:
+    c = conf(meta, retryDeleteOnError=True)
+    meta.run("ADD", c)
+    meta.fake("weave-net").fail["DEL"] = CniError(5, "busy")
+    with pytest.raises(CniError):
+        meta.run("DEL", c)
+    assert (meta.cni_dir / "123456789").exists()
+    del meta.types.runners["weave-net"]
+    meta.fake("weave-net")
+    meta.run("DEL", c)
+    assert meta.cache_files() == []
+
+
+# -- failures before anything runs ----------------------------------------------------------------
+
+
+def test_missing_nad_is_an_error_and_a_warning_event(meta: Meta) -> None:
+    with_networks(meta, "net1", nad("other"))
+    with pytest.raises(CniError) as err:
+        meta.run("ADD", conf(meta))
+    assert err.value.code == 7
+    assert "cannot find a network-attachment-definition (net1) in namespace (test)" in err.value.msg
+    assert meta.kube is not None
+    assert [(e[1], e[2]) for e in meta.kube.events] == [("Warning", "NoNetworkFound")]
+    assert meta.journal.calls == [] and meta.cache_files() == []
+
+
+def test_malformed_annotation(meta: Meta) -> None:
+    with_networks(meta, '[{"name": "net1", "ips": "10.1.1.6/24"}]')
+    with pytest.raises(CniError) as err:
+        meta.run("ADD", conf(meta))
+    assert err.value.code == 7
+    assert err.value.msg.startswith('pod test/testpod: annotation k8s.v1.cni.cncf.io/networks: element 0 ("net1")')
+    assert meta.journal.calls == [] and meta.cache_files() == []
+
+
+def test_uid_mismatch(meta: Meta) -> None:
+    meta.args = meta.args.replace("testUID", "foobar")
+    with pytest.raises(CniError) as err:
+        meta.run("ADD", conf(meta))
+    assert 'expected pod UID "foobar" but got "testUID" from Kube API' in err.value.msg
+    assert meta.journal.calls == []
+
+
+def test_case43_interface_name_collision(meta: Meta, container_netns: Netns, cni_names: Any) -> None:
+    container_netns.ip("link", "add", "net1", "type", "veth", "peer", "name", cni_names("p"))
+    with_networks(meta, "net1", nad("net1"))
+    with pytest.raises(CniError) as err:
+        meta.run("ADD", conf(meta))
+    assert err.value.code == 7
+    assert err.value.msg == (
+        '[test/testpod/testUID:test/net1]: cannot set "mynet" interface name to "net1": '
+        "validateIfName: interface name net1 already exists"
+    )
+    assert meta.journal.calls == [] and meta.cache_files() == []
+
+
+def test_case29_missing_netns(meta: Meta) -> None:
+    with pytest.raises(CniError) as err:
+        meta.run("ADD", conf(meta), CNI_NETNS="/run/netns/pymultus-no-such-netns")
+    assert err.value.code == 4
+    assert err.value.msg == "no net namespace /run/netns/pymultus-no-such-netns found"
+    assert meta.journal.calls == []
+
+
+class FailingStatusKube(MemoryKubeSource):
+    def update_network_status(self, namespace: str, name: str, uid: str, value: str) -> None:
+        raise CniError(110, "Kubernetes API PUT pod test/testpod/status: 403 forbidden")
+
+
+def test_status_write_failure_rolls_everything_back(meta: Meta) -> None:
+    meta.kube = FailingStatusKube([pod({NETS: "net1"})], [nad("net1")])
+    with pytest.raises(CniError) as err:
+        meta.run("ADD", conf(meta))
+    assert err.value.code == 110
+    assert meta.journal.seq() == [
+        ("ADD", "weave-net", "eth0"),
+        ("ADD", "mynet", "net1"),
+        ("DEL", "mynet", "net1"),
+        ("DEL", "weave-net", "eth0"),
+    ]
+    assert meta.cache_files() == []
+
+
+# -- readiness ---------------------------------------------------------------------------------
+
+
+def test_readiness_file(meta: Meta, tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    meta.extras.update(readiness_timeout=0.3, readiness_interval=0.05)
+    c = conf(meta, readinessindicatorfile=str(ready))
+    with pytest.raises(CniError) as err:
+        meta.run("ADD", c)
+    assert err.value.code == 11
+    assert err.value.msg.startswith(
+        f"have you checked that your default network is ready? still waiting for readinessindicatorfile @ {ready}"
+    )
+    assert meta.journal.calls == []
+    ready.write_text("")
+    meta.run("ADD", c)
+    ready.unlink()
+    meta.run("DEL", c)  # DEL only warns
+    assert any("readinessindicatorfile" in line for _, line in meta.log)
+    assert meta.cache_files() == []
+
+
+# -- CHECK, STATUS, GC ---------------------------------------------------------------------------
+
+
+def test_check_covers_annotation_networks_and_skips_old_versions(meta: Meta) -> None:
+    old = NadInfo(namespace="test", name="old", config=json.dumps({"cniVersion": "0.3.1", "name": "old", "type": "mynet"}))
+    with_networks(meta, "net1,old", nad("net1"), old)
+    c = conf(meta)
+    meta.run("ADD", c)
+    meta.journal.calls.clear()
+    meta.run("CHECK", c)
+    assert meta.journal.seq() == [("CHECK", "weave-net", "eth0"), ("CHECK", "mynet", "net1")]
+    meta.fake("mynet").fail["CHECK"] = CniError(999, "net1 is broken")
+    with pytest.raises(CniError) as err:
+        meta.run("CHECK", c)
+    assert err.value.msg == (
+        '[test/testpod:test/net1]: error checking network "net1" (net1): net1 is broken'
+    )
+
+
+def test_case40_status_covers_every_network_and_passes_codes_through(meta: Meta) -> None:
+    c = two_static(meta, "1.1.0")
+    meta.run("STATUS", c, CNI_CONTAINERID="", CNI_NETNS="", CNI_IFNAME="")
+    assert meta.journal.seq() == [("STATUS", "weave-net", ""), ("STATUS", "other", "")]
+    meta.fake("other").fail["STATUS"] = CniError(50, "status failed")
+    with pytest.raises(CniError) as err:
+        meta.run("STATUS", c, CNI_CONTAINERID="", CNI_NETNS="", CNI_IFNAME="")
+    assert (err.value.code, err.value.msg) == (50, "status failed")
+
+
+def test_case41_gc_removes_stale_attachments_of_every_network(meta: Meta) -> None:
+    with_networks(meta, "net1", nad("net1", cniVersion="1.1.0"))
+    c = conf(meta, "1.1.0")
+    meta.run("ADD", c)
+    meta.container_id = "stale0001"
+    meta.run("ADD", c)
+    meta.journal.calls.clear()
+    gc_conf = dict(c, **{"cni.dev/valid-attachments": [{"containerID": "123456789", "ifname": "eth0"}]})
+    meta.run("GC", gc_conf, CNI_CONTAINERID="", CNI_NETNS="", CNI_IFNAME="")
+    dels = [(x.type_name, x.ifname) for x in meta.journal.of("DEL")]
+    assert dels == [("mynet", "net1"), ("weave-net", "eth0")]
+    assert all(x.args for x in meta.journal.of("DEL"))
+    gcs = {x.type_name: x.config for x in meta.journal.of("GC")}
+    assert gcs["weave-net"]["cni.dev/valid-attachments"] == [{"containerID": "123456789", "ifname": "eth0"}]
+    assert gcs["mynet"]["cni.dev/valid-attachments"] == [{"containerID": "123456789", "ifname": "net1"}]
+    assert [f for f in meta.cache_files() if "stale0001" in f] == []
+    assert "123456789" in meta.cache_files()
