@@ -237,7 +237,7 @@ TUNING_CASES = [
                         "sysctl": {
                             "net.ipv4.conf.IFNAME.arp_notify": "0",
                             "net.ipv4.conf.IFNAME.arp_ignore": "2",
-                        },  # fmt: skip
+                        },
                     }
                 },
             )
@@ -291,7 +291,7 @@ TUNING_CASES = [
                     sysctl={"net.ipv4.conf.IFNAME.arp_notify": "1"},
                     prevResult=prev("0.4.0", ifname="eth1.5"),
                 ),
-            ),  # fmt: skip
+            ),
             Step("DEL", prev="last"),
         ],
         world=WorldSpec(target="eth1.5"),
@@ -329,7 +329,7 @@ TUNING_CASES = [
                     '"prevResult":{"cniVersion":"0.4.0"}}'
                 },
             )
-        ],  # fmt: skip
+        ],
         differs={"0.rc": HEAD, "0.stdout": HEAD},
     ),
     Case(
@@ -470,7 +470,7 @@ TUNING_CASES = [
                     },
                 ),
             )
-        ],  # fmt: skip
+        ],
     ),
     Case(
         "tuning-1.0.0-ipv6-several-interfaces",
@@ -553,7 +553,7 @@ MACVLAN_CASES = [
                 mtu=1400,
                 mac="c2:b0:57:49:47:f1",
                 dns={"nameservers": ["10.1.1.1"]},
-            )  # fmt: skip
+            )
         ),
         world=WorldSpec(target=None),
         needs=("macvlan", "static"),
@@ -620,7 +620,6 @@ MACVLAN_CASES = [
         differs={
             "0.state:/ctr/links/eth1": LEAK,
             "0.state:/ctr/sysctls": LEAK,
-            "0.state:/host/links": LEAK + " (the master's promiscuity counts it)",
         },
         ours=_ours_no_leak,
     ),
@@ -653,7 +652,7 @@ STATIC_CASES = [
     ),
     Case(
         "static-0.2.0-two-ipv4",
-        [Step("ADD", static_conf("0.2.0", static(V4 + [{"address": "10.1.1.6/24"}])))],
+        [Step("ADD", static_conf("0.2.0", static([*V4, {"address": "10.1.1.6/24"}])))],
         world=WorldSpec(target=None),
         needs=("static",),
     ),
@@ -662,6 +661,10 @@ STATIC_CASES = [
         [Step("ADD", static_conf("0.2.0", static([])))],
         world=WorldSpec(target=None),
         needs=("static",),
+        known_bug=(
+            "core: Result._to_020 raises code 1 for 'cannot convert: no valid IP addresses'; "
+            "the reference's conversion error is a plain error, code 999"
+        ),
     ),
     Case(
         "static-cniargs-ip-gateway",
@@ -671,7 +674,7 @@ STATIC_CASES = [
                 static_conf("0.4.0", static(V4)),
                 args="IgnoreUnknown=1;IP=10.1.1.7/24, 2001:db8::7/64;GATEWAY=10.1.1.254",
             )
-        ],  # fmt: skip
+        ],
         world=WorldSpec(target=None),
         needs=("static",),
     ),
@@ -687,7 +690,7 @@ STATIC_CASES = [
                     runtimeConfig={"ips": ["10.1.1.9/24"]},
                 ),
             )
-        ],  # fmt: skip
+        ],
         world=WorldSpec(target=None),
         needs=("static",),
     ),
@@ -718,7 +721,7 @@ STATIC_CASES = [
                 "CHECK",
                 static_conf("0.4.0", static([{"address": "10.1.1.5/24", "gateway": "10.1.1.9"}])),
                 prev="last",
-            ),  # fmt: skip
+            ),
         ],
         world=WorldSpec(target=None),
         needs=("static",),

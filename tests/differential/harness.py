@@ -113,16 +113,44 @@ class World:
                     Path(f"/proc/sys/net/ipv6/conf/{key}/accept_dad").write_text("0")
         h = ("-n", self.host)
         mtu = ("mtu", str(spec.master_mtu))
-        ip(*h, "link", "add", self.master, "address", MASTER_MAC, *mtu, "type", "veth",
-           "peer", "name", f"{self.prefix}p", "address", MASTER_PEER_MAC, *mtu)  # fmt: skip
+        ip(
+            *h,
+            "link",
+            "add",
+            self.master,
+            "address",
+            MASTER_MAC,
+            *mtu,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            f"{self.prefix}p",
+            "address",
+            MASTER_PEER_MAC,
+            *mtu,
+        )
         ip(*h, "link", "set", f"{self.prefix}p", "up")
         ip(*h, "link", "set", self.master, "up")
         ip(*h, "addr", "add", "192.0.2.1/24", "dev", self.master)
         ip(*h, "route", "add", "default", "via", "192.0.2.254", "dev", self.master)
         if spec.target:
             tmp = f"{self.prefix}t"
-            ip(*h, "link", "add", f"{self.prefix}u", "address", TARGET_PEER_MAC, "type", "veth",
-               "peer", "name", tmp, "address", TARGET_MAC)  # fmt: skip
+            ip(
+                *h,
+                "link",
+                "add",
+                f"{self.prefix}u",
+                "address",
+                TARGET_PEER_MAC,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                tmp,
+                "address",
+                TARGET_MAC,
+            )
             ip(*h, "link", "set", tmp, "netns", self.ctr)
             ip("-n", self.ctr, "link", "set", tmp, "name", spec.target)
         for cmd in spec.container_setup:
@@ -185,6 +213,9 @@ class Case:
     needs: tuple[str, ...] = ("tuning",)
     #: Extra checks of our run (documented differences: ours must be the safe one).
     ours: Callable[[Run], None] | None = None
+    #: A bug of ours outside this suite, not yet fixed: the case is a strict xfail (it
+    #: fails loudly once fixed, so the mark goes).
+    known_bug: str | None = None
 
 
 @dataclass
@@ -373,7 +404,7 @@ def snapshot(world: World, case: Case) -> dict[str, Any]:
                             "scope",
                             "metric",
                             "prefsrc",
-                        )  # fmt: skip
+                        )
                         if r.get(k) not in (None, "")
                     )
                 )
@@ -538,11 +569,12 @@ def _diff(a: Any, b: Any) -> str:
 
 def plugin_available(type_name: str) -> bool:
     """Is the Python type implemented (not the empty placeholder distribution)?"""
+    from pymultus.cni.errors import CniError
     from pymultus.engine.index import EntryPointIndex
     from pymultus.engine.registry import Registry
 
     try:
         runner = Registry(index=EntryPointIndex(None), load_hooks=False).load_python_type(type_name)
-    except Exception:
+    except CniError:
         return False
     return runner is not None and callable(getattr(runner.plugin, "add", None))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pymultus.testing import Names
 
 from .cases import CASES
 from .harness import REFERENCE_DIR
@@ -38,15 +39,19 @@ def test_table_covers_the_brief() -> None:
         assert word in ids
     for case in CASES:
         for key in case.differs:
-            step, _, aspect = key.partition(".")
-            assert int(step) < len(case.steps), (case.id, key)
+            step, _, aspect = key.partition(":")[0].partition(".")
+            assert step == "*" or int(step) < len(case.steps), (case.id, key)
             assert aspect in ("rc", "stdout", "state", "backup"), (case.id, key)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_reference_and_ours_agree(case: Case, cni_names: object, tmp_path: Path) -> None:
+def test_reference_and_ours_agree(
+    case: Case, cni_names: Names, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     needs_kernel_and_reference(case)
-    world = World(str(getattr(cni_names, "prefix")), tmp_path)
+    if case.known_bug:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=case.known_bug))
+    world = World(cni_names.prefix, tmp_path)
     ref = run_case(case, "ref", world)
     ours = run_case(case, "ours", world)
     problems = compare(case, ref, ours)

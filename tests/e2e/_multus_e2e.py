@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from pymultus.net.ns import entered
 from pymultus.testing import Names
 from pymultus.testing import Netns
 from pymultus.testing import pymultus_executable
+
 from tests.fakekube import FakeKube
 
 SEED = Path("/work/shared/seed")
@@ -126,7 +126,9 @@ class Node:
         """Files under cniDir (delegate cache, result cache, locks)."""
         if not self.cni_dir.exists():
             return []
-        return sorted(str(p.relative_to(self.cni_dir)) for p in self.cni_dir.rglob("*") if p.is_file())
+        return sorted(
+            str(p.relative_to(self.cni_dir)) for p in self.cni_dir.rglob("*") if p.is_file()
+        )
 
     def leases(self) -> list[str]:
         """host-local leases (files named after an address) of every network."""
@@ -142,7 +144,9 @@ class Node:
         return sorted(link.name for link in self.pod.links())
 
 
-def pod_args(container_id: str, name: str = "samplepod", namespace: str = "default", uid: str = "") -> str:
+def pod_args(
+    container_id: str, name: str = "samplepod", namespace: str = "default", uid: str = ""
+) -> str:
     args = f"IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={name};K8S_POD_INFRA_CONTAINER_ID={container_id}"
     return args + (f";K8S_POD_UID={uid}" if uid else "")
 

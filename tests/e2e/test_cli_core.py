@@ -8,7 +8,6 @@ installed with pip into a temporary directory that only these subprocesses see
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -127,7 +126,10 @@ def test_about_text_on_empty_command(site: Path, index_dir: Path, tmp_path: Path
     assert (proc.returncode, proc.stdout) == (0, b"")
     lines = proc.stderr.decode().splitlines()
     assert lines[0].startswith("CNI pmxgood plugin")
-    assert lines[1] == "CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0"
+    assert (
+        lines[1]
+        == "CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0"
+    )
 
 
 def test_add_prints_result_without_trailing_newline(site: Path, index_dir: Path) -> None:
@@ -208,9 +210,17 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("case", "command", "override", "stdin", "expected"), ERRORS, ids=[e[0] for e in ERRORS])
+@pytest.mark.parametrize(
+    ("case", "command", "override", "stdin", "expected"), ERRORS, ids=[e[0] for e in ERRORS]
+)
 def test_errors_are_json_on_stdout_with_exit_1(
-    site: Path, index_dir: Path, case: str, command: str, override: dict[str, str], stdin: bytes, expected: str | None
+    site: Path,
+    index_dir: Path,
+    case: str,
+    command: str,
+    override: dict[str, str],
+    stdin: bytes,
+    expected: str | None,
 ) -> None:
     proc = cni(command, stdin, site, index_dir, **override)
     assert proc.returncode == 1, proc
@@ -224,7 +234,9 @@ def test_errors_are_json_on_stdout_with_exit_1(
     assert "pmxgood" in err["details"]
 
 
-def test_broken_distribution_is_a_cni_error_naming_type_and_distribution(site: Path, index_dir: Path) -> None:
+def test_broken_distribution_is_a_cni_error_naming_type_and_distribution(
+    site: Path, index_dir: Path
+) -> None:
     proc = cni("ADD", b'{"cniVersion":"1.0.0","name":"net","type":"pmxbroken"}', site, index_dir)
     assert proc.returncode == 1
     assert json.loads(proc.stdout) == {
@@ -234,7 +246,9 @@ def test_broken_distribution_is_a_cni_error_naming_type_and_distribution(site: P
     }
 
 
-def test_entry_point_index_is_written_and_reused(site: Path, index_dir: Path, tmp_path: Path) -> None:
+def test_entry_point_index_is_written_and_reused(
+    site: Path, index_dir: Path, tmp_path: Path
+) -> None:
     assert cni("ADD", good_conf(), site, index_dir).returncode == 0
     cache = index_dir / "entry-points.json"
     doc = json.loads(cache.read_text())
@@ -264,15 +278,15 @@ def test_entry_point_index_is_written_and_reused(site: Path, index_dir: Path, tm
     assert out["interfaces"][0]["name"] == "good0"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pymultus.cli.main() enters CNI mode whenever CNI_COMMAND is set, so the "
-    "run-plugin subcommand is never reached (cli/__init__.py, reported to the lead)",
-)
 def test_run_plugin_forces_the_type(site: Path, index_dir: Path) -> None:
+    """With arguments the command is the human CLI even under a CNI environment."""
     env = base_env(site, index_dir, {"CNI_COMMAND": "VERSION"})
-    proc = run(["run-plugin", "pmxgood"], env)
+    proc = run(["run-plugin", "pmxgood"], env, b'{"type":"bridge"}')
     assert proc.stdout == f'{{"cniVersion":"1.1.0","supportedVersions":{GOOD_VERSIONS}}}\n'.encode()
+    env = base_env(site, index_dir, {"CNI_COMMAND": "ADD", **CNI_ENV})
+    proc = run(["run-plugin", "pmxgood"], env, good_conf(type="bridge"))
+    assert proc.returncode == 0, proc
+    assert json.loads(proc.stdout)["interfaces"][0]["name"] == "good0"
 
 
 # -- chain and plugins subcommands with a Python type ----------------------------------------
@@ -293,7 +307,14 @@ def test_chain_with_a_python_type(site: Path, index_dir: Path, tmp_path: Path) -
         )
     )
     env = base_env(site, index_dir)
-    common = ["--conf", str(conf), "--netns", "/run/netns/pmx-e2e-unused", "--cache-dir", str(tmp_path / "cache")]
+    common = [
+        "--conf",
+        str(conf),
+        "--netns",
+        "/run/netns/pmx-e2e-unused",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     add = run(["chain", "add", *common], env)
     assert add.returncode == 0, add
     result = json.loads(add.stdout)
@@ -307,7 +328,10 @@ def test_chain_with_a_python_type(site: Path, index_dir: Path, tmp_path: Path) -
     # CHECK without a cached result: the plugin gets no prevResult and says so.
     check = run(["chain", "check", *common], env)
     assert check.returncode == 1
-    assert check.stderr.decode() == "pymultus chain: error: pmxgood: prevResult missing (CNI code 999)\n"
+    assert (
+        check.stderr.decode()
+        == "pymultus chain: error: pmxgood: prevResult missing (CNI code 999)\n"
+    )
 
 
 def test_plugins_check_lists_good_and_broken(site: Path, index_dir: Path) -> None:
@@ -341,14 +365,26 @@ def test_human_errors_are_one_readable_line(site: Path, index_dir: Path, tmp_pat
     bad = tmp_path / "bad.conflist"
     bad.write_text('{"name":"n","plugins":[]}')
     line = _one_line(run(["chain", "add", "--conf", str(bad), "--netns", "/x"], env))
-    assert line == "pymultus chain: error: error parsing configuration list: no plugins in list (CNI code 7)"
+    assert (
+        line
+        == "pymultus chain: error: error parsing configuration list: no plugins in list (CNI code 7)"
+    )
 
     good = tmp_path / "good.conflist"
     good.write_text('{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"pmxbroken"}]}')
-    line = _one_line(run(["chain", "add", "--conf", str(good), "--netns", "/x", "--cache-dir", str(tmp_path)], env))
-    assert line.startswith('pymultus chain: error: plugin type="pmxbroken" failed (add): failed to load plugin type "pmxbroken" from distribution pmxtest-broken 0.0.1')
+    line = _one_line(
+        run(
+            ["chain", "add", "--conf", str(good), "--netns", "/x", "--cache-dir", str(tmp_path)],
+            env,
+        )
+    )
+    assert line.startswith(
+        'pymultus chain: error: plugin type="pmxbroken" failed (add): failed to load plugin type "pmxbroken" from distribution pmxtest-broken 0.0.1'
+    )
 
-    line = _one_line(run(["chain", "add", "--conf", str(good), "--netns", "/x", "--capability-args", "{x"], env))
+    line = _one_line(
+        run(["chain", "add", "--conf", str(good), "--netns", "/x", "--capability-args", "{x"], env)
+    )
     assert line.startswith("pymultus chain: error: --capability-args is not JSON")
 
     line = _one_line(run(["chain", "check", "--conf", str(good)], env))

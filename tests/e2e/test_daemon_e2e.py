@@ -21,7 +21,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from pymultus.daemon import protocol
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +79,9 @@ class DaemonProc:
     def wait_ready(self) -> DaemonProc:
         for _ in range(int(WAIT / 0.02)):
             if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited {self.proc.returncode}: {self.log.read_text()}")
+                raise AssertionError(
+                    f"daemon exited {self.proc.returncode}: {self.log.read_text()}"
+                )
             try:
                 if protocol.request(self.socket, "GET", "/healthz", timeout=2)[0] == 200:
                     return self
@@ -143,10 +144,14 @@ def runner(kind: str, c_shim: str) -> list[str]:
 
 
 def call(cmd: list[str], env: dict[str, str], stdin: bytes) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, env=env, input=stdin, capture_output=True, timeout=WAIT * 2)
+    return subprocess.run(
+        cmd, env=env, input=stdin, capture_output=True, timeout=WAIT * 2, check=False
+    )
 
 
-def cni_env(base: dict[str, str], command: str, cid: str = "e2e-ctr", **extra: str) -> dict[str, str]:
+def cni_env(
+    base: dict[str, str], command: str, cid: str = "e2e-ctr", **extra: str
+) -> dict[str, str]:
     env = dict(base)
     env.update(
         CNI_COMMAND=command,
@@ -174,7 +179,11 @@ CASES = {
     "add-1.1.0": ("ADD", {}, conf(cniVersion="1.1.0")),
     "check": ("CHECK", {}, conf()),
     "del": ("DEL", {}, conf()),
-    "add-error": ("ADD", {}, conf(fail={"code": 7, "msg": "bad <value> & more", "details": "in \"ip\""})),
+    "add-error": (
+        "ADD",
+        {},
+        conf(fail={"code": 7, "msg": "bad <value> & more", "details": 'in "ip"'}),
+    ),
     "del-error": ("DEL", {}, conf(delFail={"code": 5, "msg": "cannot restore state"})),
     "plugin-crash": ("ADD", {}, conf(crash=True)),
     "stdin-not-json": ("ADD", {}, b'{"cniVersion": "1.0.0", "name": '),
@@ -182,7 +191,7 @@ CASES = {
     "bad-ifname": ("ADD", {"CNI_IFNAME": "a/b"}, conf()),
     "unsupported-version": ("ADD", {}, conf(cniVersion="0.2.0")),
     "unknown-type": ("ADD", {}, conf(type="pmtest-nosuch")),
-    "unicode-env": ("ADD", {"K8S_EXTRA": "grüße\t\"q\""}, conf()),
+    "unicode-env": ("ADD", {"K8S_EXTRA": 'grüße\t"q"'}, conf()),
 }
 
 
@@ -230,7 +239,9 @@ def test_no_daemon_is_a_clear_error(kind, base_env, c_shim):
     assert f"cannot reach the pymultus daemon at {sockdir}/pymultus.sock" in err["msg"]
 
 
-def test_burst_past_the_queue_gets_code_11_for_exactly_the_excess(daemons, base_env, c_shim, tmp_path):
+def test_burst_past_the_queue_gets_code_11_for_exactly_the_excess(
+    daemons, base_env, c_shim, tmp_path
+):
     d = daemons("--workers", "2", "--queue", "3")
     gate = tmp_path / "gate"
     capacity, excess = 5, 4
@@ -240,14 +251,21 @@ def test_burst_past_the_queue_gets_code_11_for_exactly_the_excess(daemons, base_
         env["PYMULTUS_SOCKET"] = d.socket
         kind = "c" if i % 2 == 0 else "py"
         p = subprocess.Popen(
-            runner(kind, c_shim), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            runner(kind, c_shim),
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         p.stdin.write(conf(gate=str(gate), ip=f"192.0.2.{10 + i}/24"))
         p.stdin.close()
         procs.append(p)
     try:
         for _ in range(int(WAIT / 0.05)):
-            if d.metric("pymultus_requests_total", handler="cni", verb="ADD", result="rejected") == excess:
+            if (
+                d.metric("pymultus_requests_total", handler="cni", verb="ADD", result="rejected")
+                == excess
+            ):
                 break
             threading.Event().wait(0.05)
         assert d.metric("pymultus_requests_in_flight") == 2
@@ -263,7 +281,9 @@ def test_burst_past_the_queue_gets_code_11_for_exactly_the_excess(daemons, base_
     assert all(out["code"] == 11 and "busy" in out["msg"] for out in refused)
     served = [out for rc, out in outcomes if rc == 0]
     assert len(served) == capacity and all(out["ips"] for out in served)
-    assert d.metric("pymultus_requests_total", handler="cni", verb="ADD", result="success") == capacity
+    assert (
+        d.metric("pymultus_requests_total", handler="cni", verb="ADD", result="success") == capacity
+    )
 
 
 def test_sigterm_turns_unready_refuses_new_calls_and_drains(daemons, base_env, c_shim, tmp_path):
@@ -272,7 +292,11 @@ def test_sigterm_turns_unready_refuses_new_calls_and_drains(daemons, base_env, c
     env = cni_env(base_env, "ADD", cid="draining")
     env["PYMULTUS_SOCKET"] = d.socket
     inflight = subprocess.Popen(
-        runner("c", c_shim), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        runner("c", c_shim),
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     inflight.stdin.write(conf(gate=str(gate)))
     inflight.stdin.close()
@@ -317,7 +341,11 @@ def test_daemon_killed_then_restarted(daemons, base_env, c_shim):
     # A shim that starts while the daemon is down waits for it (within its timeout).
     env["PYMULTUS_SHIM_CONNECT_TIMEOUT"] = str(WAIT)
     waiting = subprocess.Popen(
-        runner("py", c_shim), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        runner("py", c_shim),
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     waiting.stdin.write(conf(ip="192.0.2.77/24"))
     waiting.stdin.close()
@@ -337,6 +365,7 @@ def test_a_second_daemon_on_a_live_socket_is_refused(daemons, base_env):
         env=base_env,
         capture_output=True,
         timeout=WAIT,
+        check=False,
     )
     assert proc.returncode == 1
     assert b"another pymultus daemon" in proc.stderr
@@ -351,6 +380,7 @@ def test_refuses_to_run_as_non_root(base_env):
             env=base_env,
             capture_output=True,
             timeout=WAIT,
+            check=False,
             user=65534,
             group=65534,
             extra_groups=[],
@@ -377,7 +407,9 @@ def test_real_namespace_work_through_both_shims_matches_thin(base_env, shared_da
         stdin = conf(link=True, peer=f"{tag}b", mac="02:00:5e:10:00:42", ip="192.0.2.42/24")
 
         def run(kind: str, command: str) -> subprocess.CompletedProcess:
-            env = cni_env(base_env, command, cid=f"{tag}-ctr", CNI_NETNS=netns, CNI_IFNAME=f"{tag}a")
+            env = cni_env(
+                base_env, command, cid=f"{tag}-ctr", CNI_NETNS=netns, CNI_IFNAME=f"{tag}a"
+            )
             env["PYMULTUS_SOCKET"] = shared_daemon.socket
             return call(runner(kind, c_shim), env, stdin)
 
@@ -397,7 +429,11 @@ def test_real_namespace_work_through_both_shims_matches_thin(base_env, shared_da
         assert (shim_add.stdout, shim_add.returncode) == (thin_add.stdout, 0)
         assert {f"{tag}a", f"{tag}b"} <= links()
         result = json.loads(shim_add.stdout)
-        assert result["interfaces"][0] == {"name": f"{tag}a", "mac": "02:00:5e:10:00:42", "sandbox": netns}
+        assert result["interfaces"][0] == {
+            "name": f"{tag}a",
+            "mac": "02:00:5e:10:00:42",
+            "sandbox": netns,
+        }
         shim_del = run("py", "DEL")
         assert (shim_del.stdout, shim_del.returncode) == (b"", 0)
         assert f"{tag}a" not in links() and f"{tag}b" not in links()

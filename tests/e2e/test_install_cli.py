@@ -429,3 +429,15 @@ def test_watch_waits_for_the_primary(dirs: tuple[Path, Path], tmp_path: Path) ->
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_unwritable_bin_dir_is_a_clean_error(dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    _bin_dir, conf_dir = dirs
+    (conf_dir / "10-calico.conflist").write_text(json.dumps(CALICO))
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    result = install(not_a_dir / "bin", conf_dir)
+    assert result.returncode == 1
+    assert result.stderr.startswith("pymultus install: error: ")
+    assert "Traceback" not in result.stderr
+    assert sorted(os.listdir(conf_dir)) == ["10-calico.conflist"]

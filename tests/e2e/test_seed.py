@@ -25,11 +25,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from pymultus.testing import Master
-from pymultus.testing import Names
-from pymultus.testing import Netns
-
 from _multus_e2e import CLUSTER_SUBNET
 from _multus_e2e import Node
 from _multus_e2e import make_node
@@ -39,6 +34,9 @@ from _multus_e2e import reference_aliases
 from _multus_e2e import seed_nad
 from _multus_e2e import seed_pod
 from _multus_e2e import stdout_json
+from pymultus.testing import Master
+from pymultus.testing import Names
+from pymultus.testing import Netns
 
 pytestmark = pytest.mark.kernel
 
@@ -54,7 +52,12 @@ def variant(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def node(
-    cni_names: Names, host_netns: Netns, container_netns: Netns, veth_master: Master, tmp_path: Path, variant: str
+    cni_names: Names,
+    host_netns: Netns,
+    container_netns: Netns,
+    veth_master: Master,
+    tmp_path: Path,
+    variant: str,
 ) -> Iterator[Node]:
     n = make_node(cni_names, host_netns, container_netns, tmp_path)
     try:
@@ -108,7 +111,7 @@ def _assert_added(node: Node, out: dict[str, object], cid: str) -> None:
         (f"{node.names.prefix}-cluster", "eth0"),
         ("default/macvlan-conf", "net1"),
     ]
-    assert status[0]["default"] is True and status[0]["ips"] == [eth0_ip.split("/")[0]]
+    assert status[0]["default"] is True and status[0]["ips"] == [eth0_ip.split("/", maxsplit=1)[0]]
     assert "gateway" not in status[0]
     assert status[1]["ips"] == ["10.1.1.101"] and status[1]["mac"] == MAC
     assert status[1]["gateway"] == ["10.1.1.1"] and "default" not in status[1]
@@ -139,7 +142,11 @@ def _assert_nothing_left(node: Node, cid: str, master: Master) -> None:
     assert stray == []
     assert node.leases() == []
     assert node.state_files() == []
-    assert not any(cid in p for p in os.listdir("/run/cni/tuning")) if os.path.isdir("/run/cni/tuning") else True
+    assert (
+        not any(cid in p for p in os.listdir("/run/cni/tuning"))
+        if os.path.isdir("/run/cni/tuning")
+        else True
+    )
     state = node.workdir / "state"
     assert not state.exists() or [p for p in state.rglob("*") if p.is_file()] == []
 
@@ -151,7 +158,6 @@ def test_seed_add_del(node: Node, veth_master: Master) -> None:
 
     add = node.cni("ADD", conf, container_id=cid, args=args)
     assert add.returncode == 0, add.stdout + add.stderr
-    print(add.stderr)
     _assert_added(node, stdout_json(add), cid)
 
     delete = node.cni("DEL", conf, container_id=cid, args=args)

@@ -241,7 +241,7 @@ class Api:
                 keys = patches.POD_MERGE_KEYS if t.res is PODS else patches.META_MERGE_KEYS
                 new = patches.strategic_merge_patch(cur, body, keys)
             if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
-                raise patches._rejected()
+                raise patches.rejected()
             rv = new["metadata"].get("resourceVersion")
             if rv and rv != cur["metadata"]["resourceVersion"]:
                 raise status.conflict(t.res, t.name)

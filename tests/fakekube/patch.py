@@ -32,7 +32,7 @@ POD_MERGE_KEYS = {
 META_MERGE_KEYS = {"ownerReferences": "uid", "finalizers": ""}
 
 
-def _rejected() -> status.ApiError:
+def rejected() -> status.ApiError:
     """What a failed JSON patch gets (apply errors are not passed on to the client)."""
     msg = "the server rejected our request due to an error in our request"
     return status.ApiError(422, msg, "Invalid", {})
@@ -119,7 +119,7 @@ def _pointer(path: str) -> list[str]:
     if path == "":
         return []
     if not path.startswith("/"):
-        raise _rejected()
+        raise rejected()
     return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
 
 
@@ -131,7 +131,7 @@ def _parent(doc: Any, parts: list[str]) -> Any:
         elif isinstance(cur, list) and p.isdigit() and int(p) < len(cur):
             cur = cur[int(p)]
         else:
-            raise _rejected()
+            raise rejected()
     return cur
 
 
@@ -143,7 +143,7 @@ def _get(doc: Any, parts: list[str]) -> Any:
         return parent[last]
     if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
         return parent[int(last)]
-    raise _rejected()
+    raise rejected()
 
 
 def _remove(doc: Any, parts: list[str]) -> Any:
@@ -167,7 +167,7 @@ def _add(doc: Any, parts: list[str], value: Any) -> Any:
     elif isinstance(parent, list) and last.isdigit() and int(last) <= len(parent):
         parent.insert(int(last), value)
     else:
-        raise _rejected()
+        raise rejected()
     return doc
 
 
@@ -180,7 +180,7 @@ def json_patch(doc: Any, ops: Any) -> Any:
     for op in ops:
         kind = op.get("op") if isinstance(op, dict) else None
         if kind not in ("add", "remove", "replace", "move", "copy", "test"):
-            raise _rejected()
+            raise rejected()
         parts = _pointer(op.get("path", ""))
         if kind == "add":
             doc = _add(doc, parts, copy.deepcopy(op.get("value")))
@@ -198,5 +198,5 @@ def json_patch(doc: Any, ops: Any) -> Any:
             value = _remove(doc, src) if kind == "move" else copy.deepcopy(_get(doc, src))
             doc = _add(doc, parts, value)
         elif _get(doc, parts) != op.get("value"):
-            raise _rejected()
+            raise rejected()
     return doc

@@ -155,6 +155,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _answer(self, rec: Request, code: int, body: Any) -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
+        rec.status = code  # before the client can see the answer
         self._headers(code)
         if code == 429:
             self.send_header("Retry-After", "1")
@@ -162,7 +163,6 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-        rec.status = code
 
     def _stream(self, rec: Request, h: watch.WatchHandle) -> None:
         fake = self.server.fake
@@ -171,10 +171,10 @@ class Handler(BaseHTTPRequestHandler):
         except status.ApiError as err:
             self._answer(rec, err.code, err.status)
             return
+        rec.status = 200
         self._headers(200)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        rec.status = 200
 
         def send(event: dict[str, Any]) -> None:
             data = watch.encode(event)

@@ -14,7 +14,6 @@ and where pymultus runs, via ``ip netns exec``) and a "container" namespace. The
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +33,9 @@ TUNED_MAC = "c2:b0:57:49:47:f1"
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 VETH_RE = re.compile(r"^veth[0-9a-f]{8}$")
 
-_why = _netns.can_run() or (None if (REF / "bridge").exists() else "reference plugins not installed")
+_why = _netns.can_run() or (
+    None if (REF / "bridge").exists() else "reference plugins not installed"
+)
 if _why:
     pytestmark = [pytest.mark.kernel, pytest.mark.skip(reason=_why)]
 
@@ -83,10 +84,18 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 def first_plugin(kind: str, w: World, pair: Pair) -> dict[str, Any]:
     if kind == "bridge":
-        ipam = {"type": "host-local", "ranges": [[{"subnet": "192.0.2.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}
+        ipam = {
+            "type": "host-local",
+            "ranges": [[{"subnet": "192.0.2.0/24"}]],
+            "routes": [{"dst": "0.0.0.0/0"}],
+        }
         plugin: dict[str, Any] = {"type": "bridge", "bridge": f"pmx{w.tok}br", "isGateway": True}
     else:
-        ipam = {"type": "host-local", "ranges": [[{"subnet": "198.51.100.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}
+        ipam = {
+            "type": "host-local",
+            "ranges": [[{"subnet": "198.51.100.0/24"}]],
+            "routes": [{"dst": "0.0.0.0/0"}],
+        }
         plugin = {"type": "ptp"}
     ipam["dataDir"] = str(pair.ipam_dir)
     plugin["ipam"] = ipam
@@ -106,7 +115,9 @@ def tuning_plugin(pair: Pair, **extra: Any) -> dict[str, Any]:
 def conflist(w: World, pair: Pair, plugins: list[dict[str, Any]]) -> Path:
     path = pair.data / "net.conflist"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"cniVersion": VERSION, "name": f"pmxk{w.tok}net", "plugins": plugins}, indent=2))
+    path.write_text(
+        json.dumps({"cniVersion": VERSION, "name": f"pmxk{w.tok}net", "plugins": plugins}, indent=2)
+    )
     return path
 
 
@@ -116,7 +127,17 @@ def pymultus_chain(w: World, pair: Pair, verb: str, conf: Path) -> Any:
         "CNI_PATH": str(REF),
         "PYMULTUS_INDEX_DIR": str(w.index),
     }
-    argv = [str(PYMULTUS), "chain", verb, "--conf", str(conf), "--netns", pair.netns, "--ifname", "eth0"]
+    argv = [
+        str(PYMULTUS),
+        "chain",
+        verb,
+        "--conf",
+        str(conf),
+        "--netns",
+        pair.netns,
+        "--ifname",
+        "eth0",
+    ]
     argv += ["--container-id", pair.cid, "--bin-dir", str(w.bindir), "--cache-dir", str(w.cache)]
     return _netns.in_ns(pair.host, argv, env=env)
 
@@ -158,6 +179,7 @@ def mask(obj: Any, pair: Pair) -> Any:
 
 def kernel_state(pair: Pair) -> dict[str, Any]:
     """What the chain did, with random names/MACs masked."""
+
     def name(n: str) -> str:
         return "<VETH>" if VETH_RE.match(n) else n
 
@@ -165,11 +187,20 @@ def kernel_state(pair: Pair) -> dict[str, Any]:
     for side, ns in (("host", pair.host), ("ctr", pair.ctr)):
         lk = _netns.links(ns)
         state[f"{side}.links"] = sorted(
-            (name(n), v["kind"], v["master"], v["mac"] if v["mac"] == TUNED_MAC else "<MAC>", v["mtu"], v["up"])
+            (
+                name(n),
+                v["kind"],
+                v["master"],
+                v["mac"] if v["mac"] == TUNED_MAC else "<MAC>",
+                v["mtu"],
+                v["up"],
+            )
             for n, v in lk.items()
         )
         state[f"{side}.addrs"] = {name(n): a for n, a in sorted(_netns.addresses(ns).items())}
-        state[f"{side}.routes"] = [re.sub(r"veth[0-9a-f]{8}", "<VETH>", r) for r in _netns.routes(ns)]
+        state[f"{side}.routes"] = [
+            re.sub(r"veth[0-9a-f]{8}", "<VETH>", r) for r in _netns.routes(ns)
+        ]
     if "eth0" in _netns.links(pair.ctr):
         state["ctr.arp_ignore"] = _netns.sysctl(pair.ctr, "net/ipv4/conf/eth0/arp_ignore")
     return state
@@ -179,7 +210,11 @@ def leases(pair: Pair, w: World) -> list[str]:
     d = pair.ipam_dir / f"pmxk{w.tok}net"
     if not d.is_dir():
         return []
-    return sorted(p.name for p in d.iterdir() if p.name not in ("lock",) and not p.name.startswith("last_reserved_ip"))
+    return sorted(
+        p.name
+        for p in d.iterdir()
+        if p.name not in ("lock",) and not p.name.startswith("last_reserved_ip")
+    )
 
 
 def files(d: Path) -> list[str]:
@@ -207,16 +242,26 @@ def test_chain_matches_reference_chained_by_hand(world: World, kind: str) -> Non
     assert state_a["ctr.arp_ignore"] == "1"
     assert state_a["ctr.addrs"]["eth0"] == [ours["ips"][0]["address"]]
     assert len(leases(w.a, w)) == 1
-    assert len(files(w.cache)) == 1
+    assert len(files(w.cache / "results")) == 1
 
     # CHECK passes, and fails once the container drifts from the result.
     check = pymultus_chain(w, w.a, "check", conf)
     assert check.returncode == 0, check
-    assert _netns.in_ns(w.a.ctr, ["sh", "-c", "echo 0 > /proc/sys/net/ipv4/conf/eth0/arp_ignore"]).returncode == 0
+    assert (
+        _netns.in_ns(
+            w.a.ctr, ["sh", "-c", "echo 0 > /proc/sys/net/ipv4/conf/eth0/arp_ignore"]
+        ).returncode
+        == 0
+    )
     drifted = pymultus_chain(w, w.a, "check", conf)
     assert drifted.returncode != 0
     assert b"arp_ignore" in drifted.stderr
-    assert _netns.in_ns(w.a.ctr, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_ignore"]).returncode == 0
+    assert (
+        _netns.in_ns(
+            w.a.ctr, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_ignore"]
+        ).returncode
+        == 0
+    )
 
     # DEL: reverse order with the cached result, by hand likewise; same end state.
     delete = pymultus_chain(w, w.a, "del", conf)
@@ -229,7 +274,7 @@ def test_chain_matches_reference_chained_by_hand(world: World, kind: str) -> Non
     assert after_a["ctr.addrs"] == {}
     assert not any(entry[0] == "<VETH>" for entry in after_a["host.links"])
     assert leases(w.a, w) == []
-    assert files(w.cache / "results") == []
+    assert files(w.cache) == []  # no result, no lock file
     assert files(w.a.tuning_dir) == []
 
     # DEL again succeeds.
@@ -251,7 +296,9 @@ def test_failing_plugin_in_the_middle_is_named_and_rolled_back(world: World) -> 
     assert add.returncode == 1
     assert add.stdout == b""
     line = add.stderr.decode().strip().splitlines()[-1]
-    assert line.startswith('pymultus chain: error: plugin type="reftuning" name="middle" failed (add): ')
+    assert line.startswith(
+        'pymultus chain: error: plugin type="reftuning" name="middle" failed (add): '
+    )
     after = kernel_state(w.a)
     # Rolled back: no container interface, no veth, no lease, no cache, no backup.
     assert [entry[0] for entry in after["ctr.links"]] == ["lo"]
@@ -259,7 +306,9 @@ def test_failing_plugin_in_the_middle_is_named_and_rolled_back(world: World) -> 
     assert after["ctr.addrs"] == {}
     # Only the bridge itself (and its gateway address) remain, as the reference's own
     # DEL leaves them.
-    assert {e[0] for e in after["host.links"]} - {e[0] for e in before["host.links"]} == {f"pmx{w.tok}br"}
+    assert {e[0] for e in after["host.links"]} - {e[0] for e in before["host.links"]} == {
+        f"pmx{w.tok}br"
+    }
     assert leases(w.a, w) == []
     assert files(w.cache / "results") == []
     assert files(w.a.tuning_dir) == []

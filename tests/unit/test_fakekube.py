@@ -20,6 +20,7 @@ from kubernetes import watch
 
 from tests.fakekube import FakeKube
 from tests.fakekube.fixtures import fake_kube  # noqa: F401
+from tests.fakekube.fixtures import kubeconfig  # noqa: F401
 from tests.fakekube.patch import json_patch
 from tests.fakekube.patch import strategic_merge_patch
 
@@ -50,8 +51,8 @@ def body_of(exc: client.ApiException) -> dict[str, Any]:
 
 
 # -- connecting ----------------------------------------------------------------------------
-def test_load_kube_config_in_a_separate_process(seeded: FakeKube, tmp_path: Path) -> None:
-    kc = seeded.write_kubeconfig(tmp_path / "kubeconfig")
+def test_load_kube_config_in_a_separate_process(seeded: FakeKube, kubeconfig: Path) -> None:  # noqa: F811
+    kc = kubeconfig
     script = (
         "import json, sys\n"
         "from kubernetes import client, config\n"
@@ -535,6 +536,26 @@ def test_watch_too_old_resource_version_is_410(core: client.CoreV1Api, seeded: F
         and line["object"]["code"] == 410
         and line["object"]["reason"] == "Expired"
     )
+
+
+def test_history_is_bounded(tmp_path: Path) -> None:
+    with FakeKube(history=2) as kube:
+        v1 = client.CoreV1Api(api_for(kube, tmp_path))
+        start = v1.list_namespaced_pod("default").metadata.resource_version
+        for name in ("a", "b", "c"):
+            kube.add_pod("default", name)
+        with pytest.raises(client.ApiException) as err:
+            list(
+                watch.Watch().stream(
+                    v1.list_namespaced_pod, "default", resource_version=start, timeout_seconds=5
+                )
+            )
+        assert err.value.status == 410
+        recent = kube.store.history[0].rv - 1  # the oldest position still served
+        stream = watch.Watch().stream(
+            v1.list_namespaced_pod, "default", resource_version=str(recent), timeout_seconds=1
+        )
+        assert [e["object"].metadata.name for e in stream] == ["b", "c"]
 
 
 def test_watch_bookmarks(core: client.CoreV1Api, seeded: FakeKube) -> None:

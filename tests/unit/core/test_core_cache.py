@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pymultus.cni.errors import CniError
 from pymultus.engine.cache import CachedAttachment
 from pymultus.engine.cache import ResultCache
@@ -33,7 +32,11 @@ def test_file_format_key_order_and_base64(tmp_path: Path) -> None:
             netns="/run/netns/x",
             cni_args=(("IgnoreUnknown", "1"), ("K", "V")),
             capability_args={"mac": "m", "bandwidth": {"z": 1, "a": 2}, "html": "<&>"},
-            result={"cniVersion": "0.4.0", "ips": [{"version": "4", "address": "10.1.1.5/24"}], "dns": {}},
+            result={
+                "cniVersion": "0.4.0",
+                "ips": [{"version": "4", "address": "10.1.1.5/24"}],
+                "dns": {},
+            },
         )
     )
     raw = (tmp_path / "results" / "net-ctr1-eth0").read_text()
@@ -69,7 +72,13 @@ def test_round_trip_and_missing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"{", b"[]", b'{"kind":"cniCacheV1","config":"!!!"}', b'{"kind":"cniCacheV1","cniArgs":[["a"]]}'],
+    [
+        b"",
+        b"{",
+        b"[]",
+        b'{"kind":"cniCacheV1","config":"!!!"}',
+        b'{"kind":"cniCacheV1","cniArgs":[["a"]]}',
+    ],
 )
 def test_corrupt_entry_is_a_loud_error(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "results" / "net-ctr1-eth0"
@@ -108,7 +117,9 @@ def test_attachments_listing_rules(tmp_path: Path) -> None:
     cache.save(entry("c1", "other", "eth0"))
     # Not listed: wrong kind, unparsable, empty ifName/networkName, container id not
     # inside the file name, a temp file of ours, a directory.
-    (results / "net-c3-eth0").write_text('{"kind":"other","containerId":"c3","ifName":"eth0","networkName":"net"}')
+    (results / "net-c3-eth0").write_text(
+        '{"kind":"other","containerId":"c3","ifName":"eth0","networkName":"net"}'
+    )
     (results / "net-c4-eth0").write_text("{garbage")
     (results / "net-c5-eth0").write_text(json.dumps({**entry("c5").to_json(), "ifName": ""}))
     (results / "net-c6-eth0").write_text(json.dumps({**entry("c6").to_json(), "networkName": ""}))
@@ -232,8 +243,48 @@ def test_lock_serializes_two_processes_per_container(tmp_path: Path, same_contai
     assert (a.returncode, b.returncode) == (0, 0)
 
 
+COUNTER = r"""
+import sys
+from pathlib import Path
+from pymultus.engine.cache import ResultCache
+
+cache_dir, counter, rounds, release = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+cache = ResultCache(Path(cache_dir))
+for _ in range(rounds):
+    with cache.lock("ctr1", release=release):
+        value = int(counter.read_text())
+        counter.write_text(str(value + 1))
+"""
+
+
+@pytest.mark.parametrize("release", [False, True])
+def test_lock_excludes_under_contention_even_when_lock_files_are_removed(
+    tmp_path: Path, release: bool
+) -> None:
+    """Three processes do unguarded read-modify-write under the lock: no update is
+    lost, also when each holder removes the lock file on the way out."""
+    counter = tmp_path / "counter"
+    counter.write_text("0")
+    procs = [
+        subprocess.Popen(
+            [PY, "-c", COUNTER, str(tmp_path), str(counter), "150", "1" if release else "0"]
+        )
+        for _ in range(3)
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    assert counter.read_text() == "450"
+    assert (tmp_path / "locks" / "ctr1.lock").exists() is not release
+
+
 def test_lock_is_reentrant_in_one_thread(tmp_path: Path) -> None:
     cache = ResultCache(tmp_path)
     with cache.lock("c1"), cache.lock("c1"), cache.lock("c2"):
         assert (tmp_path / "locks" / "c1.lock").exists()
     assert os.stat(tmp_path / "locks").st_mode & 0o777 == 0o700
+    # Removal is deferred to the outermost holder, whoever asked for it.
+    with cache.lock("c1"):
+        with cache.lock("c1", release=True):
+            pass
+        assert (tmp_path / "locks" / "c1.lock").exists()
+    assert not (tmp_path / "locks" / "c1.lock").exists()

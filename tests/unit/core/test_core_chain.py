@@ -14,7 +14,6 @@ from _core_fakes import NO_BIN
 from _core_fakes import conflist
 from _core_fakes import make_harness
 from _core_fakes import runtime
-
 from pymultus.cni.errors import CniError
 from pymultus.engine import chain
 
@@ -260,7 +259,9 @@ def test_del_reverse_with_cached_result_then_cache_removed(tmp_path: Path) -> No
     rt = runtime(capability_args=CAPS)
     chain.add_network_list(h.engine, net, rt)
     h.journal.calls.clear()
+    assert (h.cache_dir / "locks" / "ctr1.lock").exists()
     chain.del_network_list(h.engine, net, rt)
+    assert not (h.cache_dir / "locks" / "ctr1.lock").exists()  # no lock file left behind
     assert h.journal.seq() == [("DEL", "fc"), ("DEL", "fb"), ("DEL", "fa")]
     by_type = {c.type_name: c.stdin.decode() for c in h.journal.calls}
     # runtimeConfig injected -> prevResult through a map (sorted); fb: struct order.

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from _core_fakes import FakePlugin
 from _core_fakes import Journal
-
 from pymultus.cni import skel
 from pymultus.cni.env import CniEnv
 from pymultus.cni.env import load_cni_args

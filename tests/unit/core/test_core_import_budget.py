@@ -75,7 +75,14 @@ def _host_local_conflist(tmp: Path) -> Path:
 def _cases(tmp: Path) -> list[Case]:
     conf = str(_host_local_conflist(tmp))
     chain = [str(PYMULTUS), "chain"]
-    common = ["--conf", conf, "--netns", "/run/netns/pmx-budget-unused", "--container-id", "pmxbudget1"]
+    common = [
+        "--conf",
+        conf,
+        "--netns",
+        "/run/netns/pmx-budget-unused",
+        "--container-id",
+        "pmxbudget1",
+    ]
     common += ["--cache-dir", str(tmp / "cache")]
     return [
         Case(
@@ -96,14 +103,30 @@ def _cases(tmp: Path) -> list[Case]:
         Case(
             "cni-add-unknown-type",
             [str(PYMULTUS)],
-            {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c", "CNI_NETNS": "/x", "CNI_IFNAME": "eth0", "CNI_PATH": "/x"},
+            {
+                "CNI_COMMAND": "ADD",
+                "CNI_CONTAINERID": "c",
+                "CNI_NETNS": "/x",
+                "CNI_IFNAME": "eth0",
+                "CNI_PATH": "/x",
+            },
             b'{"cniVersion":"1.0.0","name":"n","type":"pmxnosuchtype"}',
             rc=1,
             expect=("pymultus.cli.cnimode",),
         ),
-        Case("chain-add-binaries-only", [*chain, "add", *common], expect=("pymultus.engine.chain", "pymultus_delegate_exec")),
-        Case("chain-check-binaries-only", [*chain, "check", *common], expect=("pymultus.engine.chain",)),
-        Case("chain-del-binaries-only", [*chain, "del", *common], expect=("pymultus.engine.chain",)),
+        Case(
+            "chain-add-binaries-only",
+            [*chain, "add", *common],
+            expect=("pymultus.engine.chain", "pymultus_delegate_exec"),
+        ),
+        Case(
+            "chain-check-binaries-only",
+            [*chain, "check", *common],
+            expect=("pymultus.engine.chain",),
+        ),
+        Case(
+            "chain-del-binaries-only", [*chain, "del", *common], expect=("pymultus.engine.chain",)
+        ),
     ]
 
 
@@ -116,10 +139,14 @@ def _run(case: Case, tmp: Path, out: Path) -> subprocess.CompletedProcess[bytes]
         **case.env,
     }
     argv = [sys.executable, "-c", WRAPPER, *case.argv]
-    return subprocess.run(argv, input=case.stdin, env=env, capture_output=True, check=False, timeout=60)
+    return subprocess.run(
+        argv, input=case.stdin, env=env, capture_output=True, check=False, timeout=60
+    )
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/lib/cni/host-local"), reason="reference plugins not installed")
+@pytest.mark.skipif(
+    not os.path.exists("/usr/lib/cni/host-local"), reason="reference plugins not installed"
+)
 def test_cni_paths_stay_within_the_import_budget(tmp_path: Path) -> None:
     # One ordered run: check and del follow the add they belong to.
     for case in _cases(tmp_path):
@@ -133,7 +160,9 @@ def test_cni_paths_stay_within_the_import_budget(tmp_path: Path) -> None:
         heavy = sorted(m for m in mods if m.split(".")[0] in FORBIDDEN)
         assert heavy == [], case.id
     # The chain really ran: host-local leased an address and released it again.
-    leases = [p.name for p in (tmp_path / "ipam" / "pmxbudget").iterdir() if p.name.startswith("203.")]
+    leases = [
+        p.name for p in (tmp_path / "ipam" / "pmxbudget").iterdir() if p.name.startswith("203.")
+    ]
     assert leases == []
 
 

@@ -7,7 +7,6 @@ import os
 import subprocess
 
 import pytest
-
 from pymultus.cni.errors import CniError
 from pymultus.cni.jsonenc import dumps_compact
 from pymultus.cni.jsonenc import dumps_indent
@@ -116,7 +115,7 @@ def test_decode_error_texts(doc: str, msg: str) -> None:
     [
         d
         for d, _ in DECODE_ERRORS
-        if not d.strip() or d[0] != "[" and d[0] != '"' and d not in ("3", "true")
+        if not d.strip() or (d[0] != "[" and d[0] != '"' and d not in ("3", "true"))
     ],
 )
 def test_decode_error_texts_match_reference(doc: str) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from pymultus.cni.errors import CniError
 from pymultus.cni.netconf import NetworkConfigList
 

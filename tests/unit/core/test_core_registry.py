@@ -11,7 +11,6 @@ from typing import Any
 
 import pymultus_delegate_exec
 import pytest
-
 from pymultus.cni.errors import CniError
 from pymultus.engine import index as index_mod
 from pymultus.engine.index import EntryPointIndex
@@ -121,7 +120,9 @@ def test_python_plugin_wins_over_a_binary(pkgs: Path) -> None:
     assert registry.resolve("bridge", ["/usr/lib/cni"]) is runner  # loaded once
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/lib/cni/bridge"), reason="reference plugins not installed")
+@pytest.mark.skipif(
+    not os.path.exists("/usr/lib/cni/bridge"), reason="reference plugins not installed"
+)
 def test_binary_fallback_and_not_found() -> None:
     registry = Registry(load_hooks=False, hooks=[pymultus_delegate_exec], index=StaticIndex([]))  # type: ignore[arg-type]
     runner = registry.resolve("bridge", ["/nonexistent", "/usr/lib/cni"])
@@ -162,7 +163,9 @@ def test_missing_attribute_is_a_load_error(pkgs: Path) -> None:
     registry = Registry(load_hooks=False, index=StaticIndex([_ref("x", "pmx_reg_good:Nope")]))  # type: ignore[arg-type]
     with pytest.raises(CniError) as err:
         registry.resolve("x", [])
-    assert err.value.msg.startswith('failed to load plugin type "x" from distribution pmx-test-dist 1.2.3: AttributeError')
+    assert err.value.msg.startswith(
+        'failed to load plugin type "x" from distribution pmx-test-dist 1.2.3: AttributeError'
+    )
 
 
 @pytest.mark.parametrize("kind", ["symlink", "launcher"])
@@ -171,7 +174,10 @@ def test_never_execs_pymultus_itself(tmp_path: Path, kind: str) -> None:
     if kind == "symlink":
         target.symlink_to(VENV_PYMULTUS)
         registry = Registry(
-            load_hooks=False, hooks=[pymultus_delegate_exec], index=StaticIndex([]), self_paths=[str(VENV_PYMULTUS)]  # type: ignore[arg-type]
+            load_hooks=False,
+            hooks=[pymultus_delegate_exec],
+            index=StaticIndex([]),
+            self_paths=[str(VENV_PYMULTUS)],  # type: ignore[arg-type]
         )
     else:
         target.write_text("#!/usr/bin/python3\nfrom pymultus.cli import main\nmain()\n")
@@ -238,12 +244,24 @@ def test_exec_error_object_passes_through(execs) -> None:
     [
         ("echo not json\n", 102, "exited 0 but printed something that is not JSON", "not json"),
         ("echo '[1]'\n", 102, "exited 0 but printed a JSON list, not an object", ""),
-        ("echo 'panic: boom' >&2; exit 2\n", 102, "failed with exit status 2 and no error message", "panic: boom"),
-        ("echo garbage; echo oops >&2; exit 1\n", 102, "an unparsable error message: garbage", "oops"),
+        (
+            "echo 'panic: boom' >&2; exit 2\n",
+            102,
+            "failed with exit status 2 and no error message",
+            "panic: boom",
+        ),
+        (
+            "echo garbage; echo oops >&2; exit 1\n",
+            102,
+            "an unparsable error message: garbage",
+            "oops",
+        ),
         ("kill -9 $$\n", 102, "was killed by SIGKILL", ""),
     ],
 )
-def test_exec_failures_name_the_binary(execs, body: str, code: int, msg_part: str, details_part: str) -> None:
+def test_exec_failures_name_the_binary(
+    execs, body: str, code: int, msg_part: str, details_part: str
+) -> None:
     with pytest.raises(CniError) as err:
         execs("badplug", body)
     assert err.value.code == code

@@ -14,7 +14,6 @@ import subprocess
 from typing import Any
 
 import pytest
-
 from pymultus.cni.errors import CniError
 from pymultus.cni.jsonenc import dumps_indent
 from pymultus.cni.result import DNS

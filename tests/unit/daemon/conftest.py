@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from pmtest_plugin import install_dist
-
 from pymultus.daemon import protocol
 from pymultus.daemon.server import Daemon
 from pymultus.daemon.server import DaemonConfig

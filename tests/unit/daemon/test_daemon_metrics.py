@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
-
 from pymultus.daemon.metrics import LATENCY_BUCKETS
 from pymultus.daemon.metrics import Metrics
 from pymultus.daemon.metrics import verb_label

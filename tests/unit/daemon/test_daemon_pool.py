@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from pymultus.daemon.pool import CANCELLED
 from pymultus.daemon.pool import DONE
 from pymultus.daemon.pool import Job
@@ -111,7 +110,7 @@ def test_a_waiting_container_does_not_hold_a_worker(pools):
     # A call for container "y" must still run at once on the free worker.
     pool = pools(2, 5)
     gate = threading.Event()
-    first, first_done = finished_job(blocking(gate), key="x")
+    first, _ = finished_job(blocking(gate), key="x")
     second, second_done = finished_job(lambda: "second", key="x")
     other, other_done = finished_job(lambda: "other", key="y")
     assert pool.submit(first) and pool.submit(second) and pool.submit(other)

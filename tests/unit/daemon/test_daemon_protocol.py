@@ -8,7 +8,6 @@ import json
 import os
 
 import pytest
-
 from pymultus.cni.errors import CniError
 from pymultus.daemon import protocol
 from pymultus.daemon.protocol import HttpError

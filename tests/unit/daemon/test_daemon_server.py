@@ -14,14 +14,13 @@ import pytest
 from conftest import WAIT
 from conftest import conf_for
 from conftest import env_for
-
 from pymultus.cli import cnimode
 from pymultus.cli.settings import Settings
 from pymultus.daemon import server as server_mod
 
 
 def answer(resp: tuple[int, dict[str, str], bytes]) -> tuple[str, int]:
-    status, headers, body = resp
+    _, headers, body = resp
     return body.decode(), int(headers["x-cni-exit-code"])
 
 
@@ -78,7 +77,9 @@ def test_bad_stdin_is_reported_like_thin_mode(start_daemon):
 
 def test_del_errors_are_returned_not_swallowed(start_daemon):
     d = start_daemon()
-    status, headers, body = d.cni(env_for(command="DEL"), conf_for(delFail={"code": 5, "msg": "io"}))
+    status, headers, body = d.cni(
+        env_for(command="DEL"), conf_for(delFail={"code": 5, "msg": "io"})
+    )
     assert status == 400 and headers["x-cni-exit-code"] == "1"
     assert json.loads(body) == {"code": 5, "msg": "io"}
     assert d.metric("pymultus_requests_total", handler="cni", verb="DEL", result="error") == 1
@@ -86,7 +87,9 @@ def test_del_errors_are_returned_not_swallowed(start_daemon):
 
 def test_multus_answer_shape_for_clients_without_our_header(start_daemon):
     d = start_daemon()
-    status, headers, body = d.cni(env_for(), conf_for(cniVersion="0.3.1", ip="192.0.2.3/24"), ours=False)
+    status, _headers, body = d.cni(
+        env_for(), conf_for(cniVersion="0.3.1", ip="192.0.2.3/24"), ours=False
+    )
     assert status == 200
     doc = json.loads(body)
     assert doc["Result"]["cniVersion"] == "1.0.0"
@@ -107,8 +110,10 @@ def test_burst_past_the_limit_gets_code_11_for_exactly_the_excess(start_daemon, 
             for i in range(total + excess)
         ]
         wait_until(
-            lambda: d.metric("pymultus_requests_total", handler="cni", verb="ADD", result="rejected")
-            == excess,
+            lambda: (
+                d.metric("pymultus_requests_total", handler="cni", verb="ADD", result="rejected")
+                == excess
+            ),
             "the excess was refused",
         )
         assert d.metric("pymultus_requests_in_flight") == 2
@@ -126,10 +131,8 @@ def test_one_container_is_served_in_order_others_meanwhile(start_daemon, tmp_pat
     gate, trace = tmp_path / "gate", tmp_path / "trace"
     with ThreadPoolExecutor(4) as ex:
         add = ex.submit(d.cni, env_for(cid="c1"), conf_for(gate=str(gate), trace=str(trace)))
-        wait_until(lambda: trace.exists(), "ADD c1 started")
-        delete = ex.submit(
-            d.cni, env_for(cid="c1", command="DEL"), conf_for(trace=str(trace))
-        )
+        wait_until(trace.exists, "ADD c1 started")
+        delete = ex.submit(d.cni, env_for(cid="c1", command="DEL"), conf_for(trace=str(trace)))
         wait_until(lambda: d.metric("pymultus_queue_depth") == 1, "DEL c1 queued")
         other = answer(d.cni(env_for(cid="c2"), conf_for(trace=str(trace))))
         assert other[1] == 0  # served while c1 is blocked
@@ -139,7 +142,12 @@ def test_one_container_is_served_in_order_others_meanwhile(start_daemon, tmp_pat
         assert answer(delete.result(WAIT))[1] == 0
     events = [line.split()[:3] for line in trace.read_text().splitlines()]
     c1 = [e for e in events if e[2] == "c1"]
-    assert c1 == [["start", "ADD", "c1"], ["end", "ADD", "c1"], ["start", "DEL", "c1"], ["end", "DEL", "c1"]]
+    assert c1 == [
+        ["start", "ADD", "c1"],
+        ["end", "ADD", "c1"],
+        ["start", "DEL", "c1"],
+        ["end", "DEL", "c1"],
+    ]
     # c2 ran entirely inside ADD c1's run.
     assert events.index(["start", "ADD", "c2"]) > events.index(["start", "ADD", "c1"])
     assert events.index(["end", "ADD", "c2"]) < events.index(["end", "ADD", "c1"])
@@ -153,7 +161,7 @@ def test_request_timeouts(start_daemon, tmp_path):
         wait_until(lambda: d.metric("pymultus_requests_in_flight") == 1, "slow call running")
         waiting = ex.submit(d.cni, env_for(cid="other"), conf_for())
         status_run, headers_run, body_run = running.result(WAIT)
-        status_wait, headers_wait, body_wait = waiting.result(WAIT)
+        status_wait, _headers_wait, body_wait = waiting.result(WAIT)
     assert (status_run, headers_run["x-cni-exit-code"]) == (504, "1")
     err = json.loads(body_run)
     assert err["code"] == server_mod.REQUEST_TIMED_OUT

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from pymultus.daemon.services import CacheProvider
 from pymultus.daemon.services import DaemonServices
 from pymultus.daemon.services import Readiness

@@ -20,7 +20,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from pymultus.daemon import protocol
 from pymultus.daemon import shim as pyshim
 
@@ -96,7 +95,9 @@ def cni_answer(body: bytes, code: int, status: int = 200) -> bytes:
 
 
 def run(cmd, env, stdin=b"", timeout=WAIT):
-    return subprocess.run(cmd, env=env, input=stdin, capture_output=True, timeout=timeout)
+    return subprocess.run(
+        cmd, env=env, input=stdin, capture_output=True, timeout=timeout, check=False
+    )
 
 
 def decoded(request: bytes) -> tuple[protocol.HttpRequest, protocol.CniCall]:
@@ -295,7 +296,7 @@ def test_empty_command_prints_about_and_contacts_nobody(shim_cmd, sockdir):
 
 def test_base64_matches_the_standard_library():
     rnd = random.Random(7)
-    for n in list(range(0, 40)) + [255, 256, 1000, 4097]:
+    for n in [*range(40), 255, 256, 1000, 4097]:
         data = bytes(rnd.randrange(256) for _ in range(n))
         assert pyshim.b64encode(data) == base64.b64encode(data)
 
@@ -332,8 +333,10 @@ def test_json_strings_decode_back_to_the_same_text():
         (b'{"daemonSocketDir": "/a", "daemonSocketDir": "/last"}', {"daemonSocketDir": "/last"}),
         (b'{"daemonSocketDir": "/e\\u0073c\\/aped\\\\"}', {"daemonSocketDir": "/esc/aped\\"}),
         (b'{"s": "\\"daemonSocketDir\\": \\"/in-string\\""}', {}),
-        (b'{"shimConnectTimeout": 2.5, "shimResponseTimeout": "7"}',
-         {"shimConnectTimeout": "2.5", "shimResponseTimeout": "7"}),
+        (
+            b'{"shimConnectTimeout": 2.5, "shimResponseTimeout": "7"}',
+            {"shimConnectTimeout": "2.5", "shimResponseTimeout": "7"},
+        ),
         (b'["daemonSocketDir"]', {}),
         (b'{"daemonSocketDir": "/a"', {}),
         (b'{"daemonSocketDir" "/a"}', {}),
@@ -369,6 +372,7 @@ def test_python_shim_imports_nothing_beyond_socket_os_sys():
             env=env,
             input=b"{}",
             capture_output=True,
+            check=False,
             timeout=WAIT,
         )
         names = set()
@@ -380,7 +384,11 @@ def test_python_shim_imports_nothing_beyond_socket_os_sys():
         return names
 
     base = imported(["-c", "pass"], {})
-    env = {"CNI_COMMAND": "ADD", "PYMULTUS_SOCKET": "/nonexistent/s", "PYMULTUS_SHIM_CONNECT_TIMEOUT": "0.05"}
+    env = {
+        "CNI_COMMAND": "ADD",
+        "PYMULTUS_SOCKET": "/nonexistent/s",
+        "PYMULTUS_SHIM_CONNECT_TIMEOUT": "0.05",
+    }
     shim = imported([str(SHIM_PY)], env)
     allowed = {"_socket", "os", "stat", "_stat", "_collections_abc", "posixpath", "genericpath"}
     assert "_socket" in shim

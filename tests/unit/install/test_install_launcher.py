@@ -40,6 +40,10 @@ def test_environment_finds_site_packages_and_editable_sources() -> None:
     assert any(p.endswith("site-packages") for p in env.site_paths)
     assert not any(p.endswith(("python3.11", "lib-dynload", ".zip")) for p in env.site_paths)
     assert env.python == sys.executable
+    # site-packages is the site dir, and its .pth files (the editable installs) are known
+    site_dirs = dict(env.pth_files)
+    assert [d for d in env.site_paths if d in site_dirs] == list(site_dirs)
+    assert any("pymultus" in name for names in site_dirs.values() for name in names)
 
 
 def test_fast_launcher_reproduces_what_site_does(tmp_path: Path) -> None:
@@ -91,6 +95,46 @@ def test_pth_import_lines_are_collected_as_site_would(tmp_path: Path) -> None:
     text = launcher.render_fast_launcher(env).decode()
     assert "exec('import os')\n" in text
     assert "sys.prefix = sys.exec_prefix = '/p'\n" in text
+
+
+def test_fast_launcher_falls_back_to_site_when_a_pth_file_appears(tmp_path: Path) -> None:
+    site_dir, src1, src2 = tmp_path / "site-packages", tmp_path / "src1", tmp_path / "src2"
+    for d in (site_dir, src1, src2):
+        d.mkdir()
+    (site_dir / "a.pth").write_text(f"{src1}\n")
+    env = launcher.Environment(
+        python=sys.executable,
+        prefix=sys.base_prefix,
+        base_prefix=sys.base_prefix,
+        site_paths=(str(site_dir), str(src1)),
+        pth_imports=(),
+        pth_files=((str(site_dir), ("a.pth",)),),
+    )
+    text = launcher.render_fast_launcher(env).decode()
+    probe = tmp_path / "probe"
+    probe.write_text(
+        text.replace(
+            "from pymultus.cli import main\nsys.exit(main())\n",
+            "import json\nprint(json.dumps([sys.path, 'site' in sys.modules]))\n",
+        )
+    )
+    probe.chmod(0o755)
+
+    def run() -> tuple[list[str], bool]:
+        out = subprocess.run([str(probe)], check=True, capture_output=True, text=True).stdout
+        path, site_loaded = json.loads(out)
+        return path, site_loaded
+
+    path, site_loaded = run()
+    assert site_loaded is False
+    assert str(src1) in path and str(src2) not in path
+    (site_dir / ".hidden.pth").write_text(f"{src2}\n")  # site ignores these: so do we
+    assert run()[1] is False
+    (site_dir / "b.pth").write_text(f"{src2}\n")
+    path, site_loaded = run()
+    assert site_loaded is True
+    assert path.index(str(src1)) < path.index(str(src2))
+    assert path.count(str(src1)) == 1
 
 
 @pytest.mark.parametrize(

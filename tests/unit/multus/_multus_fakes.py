@@ -141,7 +141,9 @@ class Meta:
 
     def fake(self, type_name: str) -> FakeDelegate:
         plugin = FakeDelegate(type_name, self.journal)
-        self.types.runners[type_name] = PythonPluginRunner(type_name, plugin, "fake", "0", type_name)
+        self.types.runners[type_name] = PythonPluginRunner(
+            type_name, plugin, "fake", "0", type_name
+        )
         return plugin
 
     def environ(self, command: str, **over: str) -> dict[str, str]:
@@ -169,7 +171,9 @@ class Meta:
     def cache_files(self) -> list[str]:
         if not self.cni_dir.exists():
             return []
-        return sorted(str(p.relative_to(self.cni_dir)) for p in self.cni_dir.rglob("*") if p.is_file())
+        return sorted(
+            str(p.relative_to(self.cni_dir)) for p in self.cni_dir.rglob("*") if p.is_file()
+        )
 
 
 def make_meta(tmp_path: Path, netns: str, kube: MemoryKubeSource | None) -> Meta:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from pymultus.cni.errors import CniError
 from pymultus.multus.annotations import AnnotationError
 from pymultus.multus.annotations import is_cidr
@@ -167,20 +166,29 @@ def test_interface_request_is_the_old_name_of_interface() -> None:
 @pytest.mark.parametrize(
     ("element", "want"),
     [
-        ({"name": "n", "mac": "c2:b0:57:49:47"}, "\"mac\": failed to parse MAC address 'c2:b0:57:49:47'"),
+        (
+            {"name": "n", "mac": "c2:b0:57:49:47"},
+            "\"mac\": failed to parse MAC address 'c2:b0:57:49:47'",
+        ),
         ({"name": "n", "ips": ["10.1.1.300/24"]}, "\"ips\": failed to parse CIDR '10.1.1.300/24'"),
         ({"name": "n", "ips": ["10.1.1.1/33"]}, "failed to parse CIDR"),
         ({"name": "n", "ips": ["hello"]}, "\"ips\": failed to parse IP address 'hello'"),
         ({"name": "n", "infiniband-guid": "zz"}, "failed to validate infiniband GUID"),
         ({"name": "n", "gateway": ["10.1.1"]}, "\"gateway\": '10.1.1' is not an IP address"),
-        ({"name": "n", "default-route": "10.1.1.1"}, '"default-route" must be a list of IP addresses'),
+        (
+            {"name": "n", "default-route": "10.1.1.1"},
+            '"default-route" must be a list of IP addresses',
+        ),
         (
             {"name": "n", "gateway": ["10.1.1.1"], "default-route": ["10.1.1.2"]},
             '"gateway" is an alias of "default-route"',
         ),
         ({"name": "n", "interface": "a/b"}, "contains / or : or whitespace"),
         ({"name": "n", "interface": "x" * 16}, "longer than 15 characters"),
-        ({"name": "n", "portMappings": [{"hostPort": "80"}]}, '"portMappings[0].hostPort" must be an integer'),
+        (
+            {"name": "n", "portMappings": [{"hostPort": "80"}]},
+            '"portMappings[0].hostPort" must be an integer',
+        ),
         ({"name": "n", "bandwidth": []}, '"bandwidth" must be an object, got a list'),
         ({"name": "n", "cni-args": "x=y"}, '"cni-args" must be an object, got a string'),
         ({"name": 5}, '"name" must be a string'),
@@ -242,7 +250,15 @@ def test_mac_forms_go_accepts(mac: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "mac", ["", "c2:b0:57:49:47", "c2:b0:57:49:47:f1:", "c2:b0-57:49:47:f1", "g2:b0:57:49:47:f1", "c2b0.5749.47f"]
+    "mac",
+    [
+        "",
+        "c2:b0:57:49:47",
+        "c2:b0:57:49:47:f1:",
+        "c2:b0-57:49:47:f1",
+        "g2:b0:57:49:47:f1",
+        "c2b0.5749.47f",
+    ],
 )
 def test_mac_forms_go_rejects(mac: str) -> None:
     assert not is_mac(mac)

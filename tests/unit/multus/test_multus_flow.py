@@ -13,15 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
+from _multus_fakes import Meta
+from _multus_fakes import make_meta
 from pymultus.cni.errors import CniError
 from pymultus.multus.k8s import MemoryKubeSource
 from pymultus.multus.k8s import NadInfo
 from pymultus.multus.k8s import PodInfo
 from pymultus.testing import Netns
-
-from _multus_fakes import Meta
-from _multus_fakes import make_meta
 
 pytestmark = pytest.mark.kernel
 
@@ -30,10 +28,14 @@ STATUS = "k8s.v1.cni.cncf.io/network-status"
 
 
 def pod(annotations: dict[str, str] | None = None) -> PodInfo:
-    return PodInfo(namespace="test", name="testpod", uid="testUID", annotations=dict(annotations or {}))
+    return PodInfo(
+        namespace="test", name="testpod", uid="testUID", annotations=dict(annotations or {})
+    )
 
 
-def nad(name: str, type_name: str = "mynet", address: str = "192.0.2.20/24", **extra: Any) -> NadInfo:
+def nad(
+    name: str, type_name: str = "mynet", address: str = "192.0.2.20/24", **extra: Any
+) -> NadInfo:
     cfg = {"cniVersion": "0.4.0", "name": name, "type": type_name, "address": address, **extra}
     return NadInfo(namespace="test", name=name, config=json.dumps(cfg))
 
@@ -48,7 +50,12 @@ def conf(meta: Meta, version: str = "0.4.0", **extra: Any) -> dict[str, Any]:
         "logLevel": "debug",
         "logToStderr": False,
         "delegates": [
-            {"cniVersion": version, "name": "weave1", "type": "weave-net", "address": "192.0.2.2/24"},
+            {
+                "cniVersion": version,
+                "name": "weave1",
+                "type": "weave-net",
+                "address": "192.0.2.2/24",
+            },
         ],
     }
     out.update(extra)
@@ -57,7 +64,9 @@ def conf(meta: Meta, version: str = "0.4.0", **extra: Any) -> dict[str, Any]:
 
 def two_static(meta: Meta, version: str = "0.4.0") -> dict[str, Any]:
     c = conf(meta, version)
-    c["delegates"].append({"cniVersion": version, "name": "other1", "type": "other", "address": "192.0.2.3/24"})
+    c["delegates"].append(
+        {"cniVersion": version, "name": "other1", "type": "other", "address": "192.0.2.3/24"}
+    )
     return c
 
 
@@ -83,7 +92,9 @@ def test_case28_static_delegates(meta: Meta) -> None:
     c = two_static(meta)
     out = meta.run("ADD", c)
     assert out is not None
-    assert out["interfaces"] == [{"name": "eth0", "mac": "0a:58:00:00:00:01", "sandbox": meta.netns}]
+    assert out["interfaces"] == [
+        {"name": "eth0", "mac": "0a:58:00:00:00:01", "sandbox": meta.netns}
+    ]
     assert out["ips"][0]["address"] == "192.0.2.2/24"
     assert meta.journal.seq() == [("ADD", "weave-net", "eth0"), ("ADD", "other", "net1")]
     assert meta.cache_files() == [
@@ -162,7 +173,9 @@ def test_case36_missing_pod_gives_the_empty_result(meta: Meta) -> None:
 
 
 def test_case39_events_and_network_status(meta: Meta) -> None:
-    with_networks(meta, "net1,net2", nad("net1", address="192.0.2.3/24"), nad("net2", address="192.0.2.4/24"))
+    with_networks(
+        meta, "net1,net2", nad("net1", address="192.0.2.3/24"), nad("net2", address="192.0.2.4/24")
+    )
     meta.run("ADD", conf(meta))
     assert meta.kube is not None
     assert meta.kube.events == [
@@ -193,7 +206,11 @@ def test_case37_del_without_the_cache_rederives_from_the_api(meta: Meta) -> None
     (meta.cni_dir / "123456789").unlink()
     meta.journal.calls.clear()
     meta.run("DEL", c)
-    assert meta.journal.seq() == [("DEL", "mynet", "net2"), ("DEL", "mynet", "net1"), ("DEL", "weave-net", "eth0")]
+    assert meta.journal.seq() == [
+        ("DEL", "mynet", "net2"),
+        ("DEL", "mynet", "net1"),
+        ("DEL", "weave-net", "eth0"),
+    ]
     assert meta.cache_files() == []
 
 
@@ -207,7 +224,11 @@ def test_case38_del_after_the_pod_and_nads_are_gone_uses_the_cache(meta: Meta) -
     meta.kube.calls.clear()
     meta.journal.calls.clear()
     meta.run("DEL", c)
-    assert meta.journal.seq() == [("DEL", "mynet", "net2"), ("DEL", "mynet", "net1"), ("DEL", "weave-net", "eth0")]
+    assert meta.journal.seq() == [
+        ("DEL", "mynet", "net2"),
+        ("DEL", "mynet", "net1"),
+        ("DEL", "weave-net", "eth0"),
+    ]
     assert meta.kube.calls == []  # the cache is enough: no API call at all
     assert meta.cache_files() == []
     meta.journal.calls.clear()
@@ -228,7 +249,10 @@ def test_corrupt_cache_is_loud_and_falls_back_to_the_api(meta: Meta) -> None:
     meta.journal.calls.clear()
     meta.run("DEL", c)
     assert meta.journal.seq() == [("DEL", "mynet", "net1"), ("DEL", "weave-net", "eth0")]
-    assert any(lvl == "error" and "delegate cache" in line and "is corrupt" in line for lvl, line in meta.log)
+    assert any(
+        lvl == "error" and "delegate cache" in line and "is corrupt" in line
+        for lvl, line in meta.log
+    )
     assert meta.cache_files() == []
 
 
@@ -312,7 +336,9 @@ def test_malformed_annotation(meta: Meta) -> None:
     with pytest.raises(CniError) as err:
         meta.run("ADD", conf(meta))
     assert err.value.code == 7
-    assert err.value.msg.startswith('pod test/testpod: annotation k8s.v1.cni.cncf.io/networks: element 0 ("net1")')
+    assert err.value.msg.startswith(
+        'pod test/testpod: annotation k8s.v1.cni.cncf.io/networks: element 0 ("net1")'
+    )
     assert meta.journal.calls == [] and meta.cache_files() == []
 
 
@@ -324,15 +350,18 @@ def test_uid_mismatch(meta: Meta) -> None:
     assert meta.journal.calls == []
 
 
-def test_case43_interface_name_collision(meta: Meta, container_netns: Netns, cni_names: Any) -> None:
-    container_netns.ip("link", "add", "net1", "type", "veth", "peer", "name", cni_names("p"))
-    with_networks(meta, "net1", nad("net1"))
+def test_case43_interface_name_collision(
+    meta: Meta, container_netns: Netns, cni_names: Any
+) -> None:
+    taken = cni_names("x")
+    container_netns.ip("link", "add", taken, "type", "veth", "peer", "name", cni_names("p"))
+    with_networks(meta, f"net1@{taken}", nad("net1"))
     with pytest.raises(CniError) as err:
         meta.run("ADD", conf(meta))
     assert err.value.code == 7
     assert err.value.msg == (
-        '[test/testpod/testUID:test/net1]: cannot set "mynet" interface name to "net1": '
-        "validateIfName: interface name net1 already exists"
+        f'[test/testpod/testUID:test/net1]: cannot set "mynet" interface name to "{taken}": '
+        f"validateIfName: interface name {taken} already exists"
     )
     assert meta.journal.calls == [] and meta.cache_files() == []
 
@@ -390,7 +419,11 @@ def test_readiness_file(meta: Meta, tmp_path: Path) -> None:
 
 
 def test_check_covers_annotation_networks_and_skips_old_versions(meta: Meta) -> None:
-    old = NadInfo(namespace="test", name="old", config=json.dumps({"cniVersion": "0.3.1", "name": "old", "type": "mynet"}))
+    old = NadInfo(
+        namespace="test",
+        name="old",
+        config=json.dumps({"cniVersion": "0.3.1", "name": "old", "type": "mynet"}),
+    )
     with_networks(meta, "net1,old", nad("net1"), old)
     c = conf(meta)
     meta.run("ADD", c)
@@ -422,13 +455,19 @@ def test_case41_gc_removes_stale_attachments_of_every_network(meta: Meta) -> Non
     meta.container_id = "stale0001"
     meta.run("ADD", c)
     meta.journal.calls.clear()
-    gc_conf = dict(c, **{"cni.dev/valid-attachments": [{"containerID": "123456789", "ifname": "eth0"}]})
+    gc_conf = dict(
+        c, **{"cni.dev/valid-attachments": [{"containerID": "123456789", "ifname": "eth0"}]}
+    )
     meta.run("GC", gc_conf, CNI_CONTAINERID="", CNI_NETNS="", CNI_IFNAME="")
     dels = [(x.type_name, x.ifname) for x in meta.journal.of("DEL")]
     assert dels == [("mynet", "net1"), ("weave-net", "eth0")]
     assert all(x.args for x in meta.journal.of("DEL"))
     gcs = {x.type_name: x.config for x in meta.journal.of("GC")}
-    assert gcs["weave-net"]["cni.dev/valid-attachments"] == [{"containerID": "123456789", "ifname": "eth0"}]
-    assert gcs["mynet"]["cni.dev/valid-attachments"] == [{"containerID": "123456789", "ifname": "net1"}]
+    assert gcs["weave-net"]["cni.dev/valid-attachments"] == [
+        {"containerID": "123456789", "ifname": "eth0"}
+    ]
+    assert gcs["mynet"]["cni.dev/valid-attachments"] == [
+        {"containerID": "123456789", "ifname": "net1"}
+    ]
     assert [f for f in meta.cache_files() if "stale0001" in f] == []
     assert "123456789" in meta.cache_files()

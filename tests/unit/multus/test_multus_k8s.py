@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from pymultus.cni.errors import CniError
 from pymultus.multus.k8s import LiveKubeSource
 from pymultus.multus.k8s import PodGone
 from pymultus.multus.k8s import RetryPolicy
 from pymultus.multus.k8s import open_kube_source
+
 from tests.fakekube import FakeKube
 
 STATUS = "k8s.v1.cni.cncf.io/network-status"
@@ -31,7 +31,9 @@ def kube() -> Iterator[FakeKube]:
         yield k
 
 
-def source(kube: FakeKube, tmp_path: Path, *, token: str | None = None, budget: float = 1.0) -> LiveKubeSource:
+def source(
+    kube: FakeKube, tmp_path: Path, *, token: str | None = None, budget: float = 1.0
+) -> LiveKubeSource:
     path = kube.write_kubeconfig(tmp_path / "kubeconfig", token=token)
     return LiveKubeSource(
         kubeconfig=str(path), environ={}, policy=RetryPolicy(budget=budget, interval=0.05)
@@ -121,7 +123,9 @@ def test_event(kube: FakeKube, tmp_path: Path) -> None:
     src = source(kube, tmp_path)
     pod = src.get_pod("test", "samplepod")
     assert pod is not None
-    src.post_event(pod, "Normal", "AddedInterface", "Add net1 [10.1.1.101/24] from test/macvlan-conf")
+    src.post_event(
+        pod, "Normal", "AddedInterface", "Add net1 [10.1.1.101/24] from test/macvlan-conf"
+    )
     (ev,) = [e for e in kube.events("test") if e.get("reason") == "AddedInterface"]
     assert ev["message"] == "Add net1 [10.1.1.101/24] from test/macvlan-conf"
     assert ev["involvedObject"]["name"] == "samplepod" and ev["involvedObject"]["uid"] == "uid-1"
@@ -139,7 +143,12 @@ def test_bad_kubeconfig(tmp_path: Path) -> None:
 def test_no_source_without_kubeconfig_or_cluster_env() -> None:
     assert open_kube_source("", {}) is None
     assert open_kube_source("", {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}) is None
-    assert open_kube_source("", {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}) is not None
+    assert (
+        open_kube_source(
+            "", {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+        )
+        is not None
+    )
 
 
 def test_kubernetes_is_imported_only_on_the_first_request() -> None:

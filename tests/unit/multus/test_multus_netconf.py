@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from pymultus.cni.errors import CniError
 from pymultus.multus.netconf import DEFAULT_BIN_DIR
 from pymultus.multus.netconf import DEFAULT_CNI_DIR
@@ -48,7 +47,9 @@ def test_case1_delegate_keeps_runtime_port_mappings() -> None:
 
 
 def test_case2_two_delegates_in_order() -> None:
-    c = load_netconf(conf(delegates=[WEAVE, {"cniVersion": "0.3.1", "name": "o", "type": "foobar"}]))
+    c = load_netconf(
+        conf(delegates=[WEAVE, {"cniVersion": "0.3.1", "name": "o", "type": "foobar"}])
+    )
     assert [d.plugins[0]["type"] for d in c.delegates] == ["weave-net", "foobar"]
 
 
@@ -196,7 +197,10 @@ def test_auxiliary_chain_is_reported_unsupported() -> None:
 
 def test_valid_attachments_for_gc() -> None:
     c = load_netconf(
-        conf(delegates=[WEAVE], **{"cni.dev/valid-attachments": [{"containerID": "c1", "ifname": "eth0"}]})
+        conf(
+            delegates=[WEAVE],
+            **{"cni.dev/valid-attachments": [{"containerID": "c1", "ifname": "eth0"}]},
+        )
     )
     assert c.valid_attachments == [("c1", "eth0")]
     assert load_netconf(conf(delegates=[WEAVE])).valid_attachments is None
@@ -217,5 +221,13 @@ def test_secondary_runtime_config_keeps_only_multus_keys() -> None:
     }
     out = runtime_config_for_secondary(rc)
     assert sorted(out) == sorted(
-        ["portMappings", "bandwidth", "ips", "mac", "infinibandGUID", "deviceID", "CNIDeviceInfoFile"]
+        [
+            "portMappings",
+            "bandwidth",
+            "ips",
+            "mac",
+            "infinibandGUID",
+            "deviceID",
+            "CNIDeviceInfoFile",
+        ]
     )

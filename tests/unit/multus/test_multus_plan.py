@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from pymultus.cni.errors import CniError
 from pymultus.multus.k8s import MemoryKubeSource
 from pymultus.multus.k8s import NadInfo
@@ -22,7 +21,9 @@ NETS = "k8s.v1.cni.cncf.io/networks"
 DEFNET = "v1.multus-cni.io/default-network"
 
 
-def pod(annotations: dict[str, str] | None = None, ns: str = "test", uid: str = "testUID") -> PodInfo:
+def pod(
+    annotations: dict[str, str] | None = None, ns: str = "test", uid: str = "testUID"
+) -> PodInfo:
     return PodInfo(namespace=ns, name="testpod", uid=uid, annotations=dict(annotations or {}))
 
 
@@ -46,7 +47,14 @@ def multus(**extra: Any) -> dict[str, Any]:
 
 
 def plan_for(conf: dict[str, Any], source: MemoryKubeSource | None, *, args: str = ARGS, **kw: Any):
-    return build_plan(load_netconf(conf), cni_args=args, ifname="eth0", container_id="123456789", source=source, **kw)
+    return build_plan(
+        load_netconf(conf),
+        cni_args=args,
+        ifname="eth0",
+        container_id="123456789",
+        source=source,
+        **kw,
+    )
 
 
 def summary(plan) -> list[tuple[str, str, str, str]]:
@@ -59,7 +67,11 @@ def summary(plan) -> list[tuple[str, str, str, str]]:
 def test_case13_annotation_networks_after_the_cluster_network() -> None:
     src = MemoryKubeSource(
         [pod({NETS: "net1,net2"})],
-        [nad("test", "net1", {"name": "mynet", "type": "mynet"}), nad("test", "net2", {"name": "mynet2", "type": "mynet"}), nad("test", "net3")],
+        [
+            nad("test", "net1", {"name": "mynet", "type": "mynet"}),
+            nad("test", "net2", {"name": "mynet2", "type": "mynet"}),
+            nad("test", "net3"),
+        ],
     )
     plan = plan_for(multus(), src)
     assert summary(plan) == [
@@ -92,7 +104,9 @@ def test_case18_missing_nad() -> None:
 def test_case19_empty_spec_config_reads_conf_dir(tmp_path: Path) -> None:
     (tmp_path / "10-net1.conf").write_text('{"cniVersion":"0.3.1","name":"net1","type":"mynet"}')
     (tmp_path / "20-net2.conf").write_text('{"cniVersion":"0.3.1","name":"net2","type":"mynet2"}')
-    src = MemoryKubeSource([pod({NETS: "net1,net2"})], [nad("test", "net1", ""), nad("test", "net2", "")])
+    src = MemoryKubeSource(
+        [pod({NETS: "net1,net2"})], [nad("test", "net1", ""), nad("test", "net2", "")]
+    )
     plan = plan_for(multus(confDir=str(tmp_path)), src)
     assert [(d.cni_name, d.conf.plugins[0]["type"]) for d in plan.delegates[1:]] == [
         ("net1", "mynet"),
@@ -104,10 +118,15 @@ def test_case19_empty_spec_config_reads_conf_dir(tmp_path: Path) -> None:
 def test_case20_garbage_file_in_conf_dir(tmp_path: Path) -> None:
     (tmp_path / "10-net1.conf").write_text('{"cniVersion":"0.3.1","name":"net1","type":"mynet"}')
     (tmp_path / "20-net2.conf").write_text("asdfasdf")
-    src = MemoryKubeSource([pod({NETS: "net1,net2"})], [nad("test", "net1", ""), nad("test", "net2", "")])
+    src = MemoryKubeSource(
+        [pod({NETS: "net1,net2"})], [nad("test", "net1", ""), nad("test", "net2", "")]
+    )
     with pytest.raises(CniError) as err:
         plan_for(multus(confDir=str(tmp_path)), src)
-    assert f"Error loading CNI config file {tmp_path}/20-net2.conf: error parsing configuration: invalid character 'a'" in err.value.msg
+    assert (
+        f"Error loading CNI config file {tmp_path}/20-net2.conf: error parsing configuration: invalid character 'a'"
+        in err.value.msg
+    )
 
 
 def test_case21_nad_name_injected() -> None:
@@ -125,7 +144,9 @@ def test_nad_conflist_bytes_are_kept_verbatim() -> None:
 
 def test_nad_with_invalid_json() -> None:
     src = MemoryKubeSource([pod({NETS: "net1"})], [nad("test", "net1", "{nope")])
-    with pytest.raises(CniError, match="network-attachment-definition test/net1: spec.config is not valid JSON"):
+    with pytest.raises(
+        CniError, match=r"network-attachment-definition test/net1: spec\.config is not valid JSON"
+    ):
         plan_for(multus(), src)
 
 
@@ -137,7 +158,9 @@ def test_case22_namespace_isolation() -> None:
         "GetNetworkDelegates: namespace isolation enabled, annotation violates permission, "
         "pod is in namespace test but refers to target namespace kube-system"
     )
-    plan = plan_for(multus(namespaceIsolation=True, globalNamespaces="kube-system,donkey-kong"), src)
+    plan = plan_for(
+        multus(namespaceIsolation=True, globalNamespaces="kube-system,donkey-kong"), src
+    )
     assert plan.delegates[1].network == "kube-system/net1"
     # the default namespace stays global only while globalNamespaces is not given
     src2 = MemoryKubeSource([pod({NETS: "default/net1"})], [nad("default", "net1")])
@@ -153,7 +176,11 @@ def test_case23_cluster_network_from_a_nad() -> None:
 @pytest.mark.parametrize(("ns", "want"), [("test", 2), ("kube-system", 1)])
 def test_case24_default_networks_skip_system_namespaces(ns: str, want: int) -> None:
     src = MemoryKubeSource(
-        [pod(ns=ns)], [nad("kube-system", "myCRD1", {"type": "mynet"}), nad("kube-system", "myCRD2", {"type": "mynet2"})]
+        [pod(ns=ns)],
+        [
+            nad("kube-system", "myCRD1", {"type": "mynet"}),
+            nad("kube-system", "myCRD2", {"type": "mynet2"}),
+        ],
     )
     args = ARGS.replace("K8S_POD_NAMESPACE=test", f"K8S_POD_NAMESPACE={ns}")
     plan = plan_for(multus(clusterNetwork="myCRD1", defaultNetworks=["myCRD2"]), src, args=args)
@@ -168,7 +195,9 @@ def test_case25_cluster_network_from_files(tmp_path: Path) -> None:
         '{"cniVersion":"0.4.0","name":"listed","plugins":[{"type":"bridge"},{"type":"tuning"}]}'
     )
     # by name, no NAD: the file in confDir
-    plan = plan_for(multus(clusterNetwork="myFile1", confDir=str(tmp_path)), MemoryKubeSource([pod()]))
+    plan = plan_for(
+        multus(clusterNetwork="myFile1", confDir=str(tmp_path)), MemoryKubeSource([pod()])
+    )
     assert summary(plan) == [("eth0", "myFile1", "myFile1", "cluster")]
     # a directory: its first config
     plan = plan_for(multus(clusterNetwork=str(tmp_path)), MemoryKubeSource([pod()]))
@@ -179,13 +208,18 @@ def test_case25_cluster_network_from_files(tmp_path: Path) -> None:
     # neither a NAD nor a file
     with pytest.raises(CniError) as err:
         plan_for(multus(clusterNetwork="myCRD1", confDir=str(tmp_path)), MemoryKubeSource([pod()]))
-    assert "failed to get clusterNetwork 'myCRD1' in namespace kube-system: cannot find network 'myCRD1'" in err.value.msg
+    assert (
+        "failed to get clusterNetwork 'myCRD1' in namespace kube-system: cannot find network 'myCRD1'"
+        in err.value.msg
+    )
     with pytest.raises(CniError, match="does not exist"):
         plan_for(multus(clusterNetwork=str(tmp_path / "nope.conf")), None)
 
 
 def test_conflist_subdirectory_plugins_are_appended(tmp_path: Path) -> None:
-    (tmp_path / "10-x.conflist").write_text('{"cniVersion":"1.0.0","name":"xnet","plugins":[{"type":"ptp"}]}')
+    (tmp_path / "10-x.conflist").write_text(
+        '{"cniVersion":"1.0.0","name":"xnet","plugins":[{"type":"ptp"}]}'
+    )
     (tmp_path / "xnet").mkdir()
     (tmp_path / "xnet" / "10-tuning.conf").write_text('{"type":"tuning","sysctl":{}}')
     plan = plan_for(multus(clusterNetwork=str(tmp_path / "10-x.conflist")), None)
@@ -193,8 +227,10 @@ def test_conflist_subdirectory_plugins_are_appended(tmp_path: Path) -> None:
 
 
 def test_single_conf_file_without_type(tmp_path: Path) -> None:
-    (tmp_path / "10-x.conf").write_text('{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"ptp"}]}')
-    with pytest.raises(CniError, match="perhaps this is supposed to be a .conflist"):
+    (tmp_path / "10-x.conf").write_text(
+        '{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"ptp"}]}'
+    )
+    with pytest.raises(CniError, match=r"perhaps this is supposed to be a \.conflist"):
         plan_for(multus(clusterNetwork=str(tmp_path / "10-x.conf")), None)
 
 
@@ -202,7 +238,10 @@ def test_single_conf_file_without_type(tmp_path: Path) -> None:
 def test_case26_default_network_annotation_replaces_the_cluster_network(mode: str) -> None:
     src = MemoryKubeSource(
         [pod({DEFNET: "net1"})],
-        [nad("kube-system", "net1", {"name": "mynet1", "type": "mynet"}), nad("kube-system", "net2", {"name": "mynet2", "type": "mynet"})],
+        [
+            nad("kube-system", "net1", {"name": "mynet1", "type": "mynet"}),
+            nad("kube-system", "net2", {"name": "mynet2", "type": "mynet"}),
+        ],
     )
     conf = multus(clusterNetwork="net2") if mode == "clusterNetwork" else multus()
     plan = plan_for(conf, src)
@@ -267,7 +306,10 @@ def test_an_interface_name_requested_twice_is_an_error() -> None:
     src = MemoryKubeSource([pod({NETS: "a@x1,b@x1"})], [nad("test", "a"), nad("test", "b")])
     with pytest.raises(CniError) as err:
         plan_for(multus(), src)
-    assert err.value.msg == "interface name x1 is requested twice in pod test/testpod: by test/a and test/b"
+    assert (
+        err.value.msg
+        == "interface name x1 is requested twice in pod test/testpod: by test/a and test/b"
+    )
 
 
 def test_requested_eth0_on_a_secondary_clashes_with_the_cluster_network() -> None:
@@ -281,7 +323,11 @@ def test_requested_eth0_on_a_secondary_clashes_with_the_cluster_network() -> Non
 
 def test_case9_cni_args_merge_into_args_cni() -> None:
     conf_with = {"name": "n1", "type": "mynet", "args": {"cni": {"args0": "val0", "args1": "val1"}}}
-    listed = {"cniVersion": "0.4.0", "name": "n2", "plugins": [{"type": "a"}, {"type": "b", "args": {"x": 1}}]}
+    listed = {
+        "cniVersion": "0.4.0",
+        "name": "n2",
+        "plugins": [{"type": "a"}, {"type": "b", "args": {"x": 1}}],
+    }
     value = json.dumps(
         [
             {"name": "one", "cni-args": {"args1": "val1a"}},
@@ -291,7 +337,11 @@ def test_case9_cni_args_merge_into_args_cni() -> None:
     )
     src = MemoryKubeSource(
         [pod({NETS: value})],
-        [nad("test", "one", conf_with), nad("test", "two", {"name": "n", "type": "t"}), nad("test", "three", listed)],
+        [
+            nad("test", "one", conf_with),
+            nad("test", "two", {"name": "n", "type": "t"}),
+            nad("test", "three", listed),
+        ],
     )
     d1, d2, d3 = plan_for(multus(), src).delegates[1:]
     assert d1.conf.plugins[0]["args"]["cni"] == {"args0": "val0", "args1": "val1a"}
@@ -303,7 +353,12 @@ def test_case9_cni_args_merge_into_args_cni() -> None:
 
 
 def _caps(*caps: str) -> dict[str, Any]:
-    return {"cniVersion": "0.3.1", "name": "n", "type": "mynet", "capabilities": {c: True for c in caps}}
+    return {
+        "cniVersion": "0.3.1",
+        "name": "n",
+        "type": "mynet",
+        "capabilities": {c: True for c in caps},
+    }
 
 
 def test_case10_runtime_config_master_vs_secondary() -> None:
@@ -313,7 +368,12 @@ def test_case10_runtime_config_master_vs_secondary() -> None:
         "mac": "c2:11:22:33:44:66",
         "infiniband-guid": "c2:11:22:33:44:66:77:88",
         "ips": ["10.0.0.1"],
-        "bandwidth": {"ingressRate": 2048, "ingressBurst": 1600, "egressRate": 4096, "egressBurst": 1600},
+        "bandwidth": {
+            "ingressRate": 2048,
+            "ingressBurst": 1600,
+            "egressRate": 4096,
+            "egressBurst": 1600,
+        },
         "portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}],
     }
     caps = _caps("mac", "ips", "bandwidth", "portMappings", "infinibandGUID")
@@ -334,7 +394,10 @@ def test_case10_runtime_config_master_vs_secondary() -> None:
         "mac": "c2:11:22:33:44:66",
         "infinibandGUID": "c2:11:22:33:44:66:77:88",
     }
-    assert runtime == {"portMappings": [{"hostPort": 1, "containerPort": 2}], "dns": {"servers": ["x"]}}
+    assert runtime == {
+        "portMappings": [{"hostPort": 1, "containerPort": 2}],
+        "dns": {"servers": ["x"]},
+    }
 
 
 def test_case12_cni_args_as_multus_builds_them() -> None:
@@ -382,13 +445,21 @@ def test_case33_runtime_config_and_legacy_cni_args() -> None:
         "name": "net1",
         "mac": "c2:11:22:33:44:66",
         "ips": ["10.0.0.1"],
-        "bandwidth": {"ingressRate": 2048, "ingressBurst": 1600, "egressRate": 4096, "egressBurst": 1600},
+        "bandwidth": {
+            "ingressRate": 2048,
+            "ingressBurst": 1600,
+            "egressRate": 4096,
+            "egressBurst": 1600,
+        },
         "portMappings": [
             {"hostPort": 8080, "containerPort": 80, "protocol": "tcp"},
             {"hostPort": 8000, "containerPort": 8001, "protocol": "udp"},
         ],
     }
-    src = MemoryKubeSource([pod({NETS: json.dumps([element])})], [nad("test", "net1", _caps("mac", "ips", "bandwidth", "portMappings"))])
+    src = MemoryKubeSource(
+        [pod({NETS: json.dumps([element])})],
+        [nad("test", "net1", _caps("mac", "ips", "bandwidth", "portMappings"))],
+    )
     d = plan_for(multus(), src).delegates[1]
     stdin = d.plugin_stdin(0)
     assert stdin["runtimeConfig"] == {
@@ -401,9 +472,16 @@ def test_case33_runtime_config_and_legacy_cni_args() -> None:
 
 
 def test_case34_conflist_plugin_stdin() -> None:
-    listed = {"name": "mynet-confList", "plugins": [{"type": "firstPlugin", "capabilities": {"portMappings": True}}]}
+    listed = {
+        "name": "mynet-confList",
+        "plugins": [{"type": "firstPlugin", "capabilities": {"portMappings": True}}],
+    }
     pm = [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]
-    conf = multus(cniVersion="0.4.0", delegates=[{"cniVersion": "0.4.0", **listed}], runtimeConfig={"portMappings": pm})
+    conf = multus(
+        cniVersion="0.4.0",
+        delegates=[{"cniVersion": "0.4.0", **listed}],
+        runtimeConfig={"portMappings": pm},
+    )
     stdin = plan_for(conf, None).delegates[0].plugin_stdin(0)
     assert stdin["name"] == "mynet-confList" and stdin["cniVersion"] == "0.4.0"
     assert stdin["runtimeConfig"] == {"portMappings": pm}
@@ -420,7 +498,9 @@ def test_case34_conflist_plugin_stdin() -> None:
     ],
 )
 def test_missing_capability_is_a_clear_error(element: dict[str, Any], cap: str) -> None:
-    src = MemoryKubeSource([pod({NETS: json.dumps([{"name": "net1", **element}])})], [nad("test", "net1", _caps())])
+    src = MemoryKubeSource(
+        [pod({NETS: json.dumps([{"name": "net1", **element}])})], [nad("test", "net1", _caps())]
+    )
     with pytest.raises(CniError) as err:
         plan_for(multus(), src)
     assert err.value.code == 2
@@ -432,8 +512,13 @@ def test_the_seed_selection_passes_the_capability_check() -> None:
     seed = {
         "cniVersion": "0.3.1",
         "plugins": [
-            {"type": "macvlan", "capabilities": {"ips": True}, "master": "eth1", "mode": "bridge",
-             "ipam": {"type": "static", "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.1.1"}]}},
+            {
+                "type": "macvlan",
+                "capabilities": {"ips": True},
+                "master": "eth1",
+                "mode": "bridge",
+                "ipam": {"type": "static", "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.1.1"}]},
+            },
             {"capabilities": {"mac": True}, "type": "tuning"},
         ],
     }
@@ -450,7 +535,10 @@ def test_the_seed_selection_passes_the_capability_check() -> None:
 
 
 def test_device_id_from_the_annotation_sets_the_device_info_file() -> None:
-    src = MemoryKubeSource([pod({NETS: '[{"name":"sriov","deviceID":"0000:03:00.1"}]'})], [nad("test", "sriov", _caps("deviceID"))])
+    src = MemoryKubeSource(
+        [pod({NETS: '[{"name":"sriov","deviceID":"0000:03:00.1"}]'})],
+        [nad("test", "sriov", _caps("deviceID"))],
+    )
     d = plan_for(multus(), src).delegates[1]
     assert d.runtime_config["deviceID"] == "0000:03:00.1"
     assert d.runtime_config["CNIDeviceInfoFile"] == (
@@ -462,7 +550,9 @@ def test_device_id_from_the_annotation_sets_the_device_info_file() -> None:
 
 
 def _route_plan(elements: list[dict[str, Any]]):
-    src = MemoryKubeSource([pod({NETS: json.dumps(elements)})], [nad("test", "a"), nad("test", "b")])
+    src = MemoryKubeSource(
+        [pod({NETS: json.dumps(elements)})], [nad("test", "a"), nad("test", "b")]
+    )
     return plan_for(multus(), src).routes
 
 
@@ -474,14 +564,19 @@ def test_case11_default_route_plans() -> None:
     assert v4.moves == {4: (1, "net1", "10.1.1.1")}
     both = _route_plan([{"name": "a", "default-route": ["10.1.1.1", "fc00::1"]}])
     assert both.moves == {4: (1, "net1", "10.1.1.1"), 6: (1, "net1", "fc00::1")}
-    split = _route_plan([{"name": "a", "default-route": ["10.1.1.1"]}, {"name": "b", "default-route": ["fc00::1"]}])
+    split = _route_plan(
+        [{"name": "a", "default-route": ["10.1.1.1"]}, {"name": "b", "default-route": ["fc00::1"]}]
+    )
     assert split.moves == {4: (1, "net1", "10.1.1.1"), 6: (2, "net2", "fc00::1")}
 
 
 @pytest.mark.parametrize(
     "elements",
     [
-        [{"name": "a", "default-route": ["10.1.1.1"]}, {"name": "b", "default-route": ["10.2.2.1"]}],
+        [
+            {"name": "a", "default-route": ["10.1.1.1"]},
+            {"name": "b", "default-route": ["10.2.2.1"]},
+        ],
         [{"name": "a", "default-route": ["10.1.1.1", "10.1.1.2"]}],
     ],
 )
@@ -503,7 +598,15 @@ def test_tolerant_planning_keeps_what_it_can() -> None:
 
 
 def test_status_planning_has_no_pod_networks() -> None:
-    src = MemoryKubeSource([pod({NETS: "a"})], [nad("kube-system", "c", {"type": "x"}), nad("kube-system", "d", {"type": "y"})])
-    plan = build_plan(load_netconf(multus(clusterNetwork="c", defaultNetworks=["d"])), source=src, pod_networks=False, fetch=False)
+    src = MemoryKubeSource(
+        [pod({NETS: "a"})],
+        [nad("kube-system", "c", {"type": "x"}), nad("kube-system", "d", {"type": "y"})],
+    )
+    plan = build_plan(
+        load_netconf(multus(clusterNetwork="c", defaultNetworks=["d"])),
+        source=src,
+        pod_networks=False,
+        fetch=False,
+    )
     assert [d.network for d in plan.delegates] == ["kube-system/c", "kube-system/d"]
     assert not any(c.startswith("get_pod") for c in src.calls)

@@ -18,7 +18,9 @@ BRIDGE = {
         {"name": "veth1", "mac": "c6:93:9d:39:6c:b8"},
         {"name": "eth0", "mac": "12:b2:aa:16:d8:03", "sandbox": "/run/netns/p"},
     ],
-    "ips": [{"version": "4", "interface": 2, "address": "198.51.100.2/24", "gateway": "198.51.100.1"}],
+    "ips": [
+        {"version": "4", "interface": 2, "address": "198.51.100.2/24", "gateway": "198.51.100.1"}
+    ],
     "routes": [{"dst": "0.0.0.0/0"}, {"dst": "0.0.0.0/0", "gw": "198.51.100.1"}],
     "dns": {"nameservers": ["198.51.100.53"]},
 }
@@ -48,7 +50,9 @@ def test_bridge_result_gives_one_entry_for_the_pod_interface() -> None:
 def test_installed_routes_replace_the_plugin_routes() -> None:
     installed = {"net1": ["10.1.1.1"]}
     (eth0,) = entries_for("cbr0", Result.from_json(BRIDGE), default=True, installed=installed)
-    (net1,) = entries_for("default/macvlan-conf", Result.from_json(MACVLAN), default=False, installed=installed)
+    (net1,) = entries_for(
+        "default/macvlan-conf", Result.from_json(MACVLAN), default=False, installed=installed
+    )
     assert "gateway" not in eth0
     assert net1["gateway"] == ["10.1.1.1"]
 
@@ -62,7 +66,11 @@ def test_unindexed_ips_go_to_the_last_pod_interface() -> None:
     r = Result.from_json(
         {
             "cniVersion": "1.0.0",
-            "interfaces": [{"name": "a", "sandbox": "/n"}, {"name": "host"}, {"name": "b", "sandbox": "/n"}],
+            "interfaces": [
+                {"name": "a", "sandbox": "/n"},
+                {"name": "host"},
+                {"name": "b", "sandbox": "/n"},
+            ],
             "ips": [{"address": "10.0.0.1/24", "interface": 0}, {"address": "10.0.0.2/24"}],
         }
     )
@@ -72,8 +80,15 @@ def test_unindexed_ips_go_to_the_last_pod_interface() -> None:
 
 
 def test_render_is_what_the_go_client_writes() -> None:
-    eth0 = entries_for("cbr0", Result.from_json(BRIDGE), default=True, installed={"net1": ["10.1.1.1"]})
-    net1 = entries_for("default/macvlan-conf", Result.from_json(MACVLAN), default=False, installed={"net1": ["10.1.1.1"]})
+    eth0 = entries_for(
+        "cbr0", Result.from_json(BRIDGE), default=True, installed={"net1": ["10.1.1.1"]}
+    )
+    net1 = entries_for(
+        "default/macvlan-conf",
+        Result.from_json(MACVLAN),
+        default=False,
+        installed={"net1": ["10.1.1.1"]},
+    )
     value = render(eth0 + net1)
     assert value == (
         "[{\n"
@@ -106,6 +121,8 @@ def test_render_is_what_the_go_client_writes() -> None:
 
 
 def test_mtu_is_reported_for_1_0_results() -> None:
-    r = Result.from_json({"cniVersion": "1.0.0", "interfaces": [{"name": "n", "mtu": 1400, "sandbox": "/n"}]})
+    r = Result.from_json(
+        {"cniVersion": "1.0.0", "interfaces": [{"name": "n", "mtu": 1400, "sandbox": "/n"}]}
+    )
     (e,) = entries_for("x", r, default=False)
     assert e["mtu"] == 1400 and list(e) == ["name", "interface", "mtu", "dns"]

@@ -45,9 +45,7 @@ def register(sub: Any) -> None:
         default=os.environ.get("PYMULTUS_SOCKET", "/run/pymultus/pymultus.sock"),
         help="unix socket path (default $PYMULTUS_SOCKET or /run/pymultus/pymultus.sock)",
     )
-    p.add_argument(
-        "--workers", type=_positive_int, default=8, help="worker threads (default 8)"
-    )
+    p.add_argument("--workers", type=_positive_int, default=8, help="worker threads (default 8)")
     p.add_argument(
         "--queue",
         type=_non_negative_int,

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return _run(args)
-    except InstallError as exc:
+    except (InstallError, OSError) as exc:
         print(f"pymultus install: error: {exc}", file=sys.stderr)
         return 1
 
@@ -182,10 +182,10 @@ def _run(args: argparse.Namespace) -> int:
     gen: autoconf.Generated | None = None
     try:
         gen = autoconf.generate(conf_dir, opts, args.primary)
-    except InstallError as exc:
+    except InstallError:
         if not args.watch:
             raise
-        logging.getLogger("pymultus.install").error("%s (waiting for it)", exc)
+        # --watch: its first tick logs the problem and it keeps retrying.
 
     if args.thick:
         install_binary = functools.partial(

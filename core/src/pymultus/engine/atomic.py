@@ -51,31 +51,59 @@ _held = threading.local()
 
 
 @contextlib.contextmanager
-def locked(lock_file: Path) -> Iterator[None]:
+def locked(lock_file: Path, *, remove: bool = False) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``lock_file`` (created if needed).
 
     Re-entrant within one thread: the meta-plugin holds a container's lock while the
     chain executor it calls asks for the same lock; a second ``flock`` on a new file
     description would wait for itself forever.
+
+    ``remove``: delete the lock file when the outermost holder lets go (a DEL, so
+    that one file per container ever seen does not pile up). Safe because taking
+    the lock checks that the locked file is still the one at ``lock_file``, and
+    retries on a fresh file if it was removed meanwhile.
     """
-    held: dict[str, int] = getattr(_held, "paths", None) or {}
+    held: dict[str, list[int]] = getattr(_held, "paths", None) or {}
     _held.paths = held
     key = str(lock_file)
-    if held.get(key):
-        held[key] += 1
+    state = held.get(key)
+    if state is not None:
+        state[0] += 1
+        state[1] |= remove
         try:
             yield
         finally:
-            held[key] -= 1
+            state[0] -= 1
         return
-    lock_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _acquire(lock_file)
+    state = held[key] = [1, int(remove)]
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        held[key] = 1
-        try:
-            yield
-        finally:
-            del held[key]
+        yield
     finally:
-        os.close(fd)
+        del held[key]
+        try:
+            if state[1]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(lock_file)
+        finally:
+            os.close(fd)  # releases the flock
+
+
+def _acquire(lock_file: Path) -> int:
+    lock_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    while True:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            mine = os.fstat(fd)
+            try:
+                now = os.stat(lock_file)
+                current = (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)
+            except FileNotFoundError:
+                current = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if current:
+            return fd
+        os.close(fd)  # the holder before us removed it: lock the new file instead

@@ -90,9 +90,11 @@ class ResultCache:
         return self.results_dir / f"{network}-{container_id}-{ifname}"
 
     @contextlib.contextmanager
-    def lock(self, container_id: str) -> Iterator[None]:
-        """Serialize every operation on one container (spec: no parallel calls)."""
-        with locked(self.cache_dir / "locks" / f"{container_id or '_'}.lock"):
+    def lock(self, container_id: str, *, release: bool = False) -> Iterator[None]:
+        """Serialize every operation on one container (spec: no parallel calls).
+        ``release``: remove the lock file afterwards (DEL), so lock files do not
+        accumulate for containers long gone."""
+        with locked(self.cache_dir / "locks" / f"{container_id or '_'}.lock", remove=release):
             yield
 
     def save(self, entry: CachedAttachment) -> None:

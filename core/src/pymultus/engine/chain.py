@@ -264,7 +264,7 @@ def _rollback(engine: Engine, net: NetworkConfigList, rt: RuntimeConf, failed: i
 
 def del_network_list(engine: Engine, net: NetworkConfigList, rt: RuntimeConf) -> None:
     """DEL every plugin in reverse, attempting all; the cache goes only on success."""
-    with engine.cache.lock(rt.container_id):
+    with engine.cache.lock(rt.container_id, release=True):
         prev = None
         if cniversion.greater_or_equal(net.cni_version or "0.1.0", "0.4.0"):
             prev = _cached_prev_result(engine, net, rt, strict=False)

@@ -50,7 +50,12 @@ SHIM_BUILD_CANDIDATES = (_REPO / ".cache" / "shim" / SHIM_NAME,)
 #: The Python shim (a single stdlib-only file, runnable with ``python3 -I -S``).
 PYTHON_SHIM_SOURCE = Path(__file__).resolve().parent.parent / "daemon" / "shim.py"
 
-_PROBE = "import json, sys; print(json.dumps({'prefix': sys.prefix, 'path': sys.path}))"
+_PROBE = (
+    "import json, sys\n"
+    "site = sys.modules.get('site')\n"
+    "dirs = [d for d in site.getsitepackages() if d in sys.path] if site else []\n"
+    "print(json.dumps({'prefix': sys.prefix, 'path': sys.path, 'sitedirs': dirs}))"
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,12 @@ class Environment:
     base_prefix: str
     #: Entries ``site`` appends to ``sys.path``, in order.
     site_paths: tuple[str, ...]
-    #: ``import`` lines of those directories' ``.pth`` files, which ``site`` executes.
+    #: ``import`` lines of the site dirs' ``.pth`` files, which ``site`` executes.
     pth_imports: tuple[str, ...]
+    #: The site dirs (site-packages) with the names of their ``.pth`` files: the
+    #: launcher compares them at start-up and lets ``site`` redo its work when they
+    #: changed (an editable install added or removed since ``pymultus install``).
+    pth_files: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def _probe(python: str, *flags: str) -> dict[str, object]:
@@ -84,17 +93,20 @@ def _probe(python: str, *flags: str) -> dict[str, object]:
     return result
 
 
+def _pth_names(directory: str) -> tuple[str, ...]:
+    """The ``.pth`` files ``site`` processes in ``directory``, in its order."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return ()
+    return tuple(sorted(n for n in names if n.endswith(".pth") and not n.startswith(".")))
+
+
 def _pth_imports(directories: list[str]) -> list[str]:
     """``import`` lines of the ``.pth`` files ``site`` would process in ``directories``."""
     lines: list[str] = []
     for directory in directories:
-        try:
-            names = sorted(n for n in os.listdir(directory) if n.endswith(".pth"))
-        except OSError:
-            continue
-        for name in names:
-            if name.startswith("."):
-                continue  # site skips hidden .pth files
+        for name in _pth_names(directory):
             try:
                 text = (Path(directory) / name).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
@@ -117,12 +129,16 @@ def environment(python: str | None = None) -> Environment:
     if not isinstance(base_path, list) or not isinstance(full_path, list):
         raise InstallError(f"{python} reported no import path")
     added = [p for p in full_path if p not in base_path]
+    site_dirs = with_site.get("sitedirs")
+    if not isinstance(site_dirs, list):
+        site_dirs = []
     return Environment(
         python=python,
         prefix=str(with_site["prefix"]),
         base_prefix=str(without_site["prefix"]),
         site_paths=tuple(added),
-        pth_imports=tuple(_pth_imports(added)),
+        pth_imports=tuple(_pth_imports(site_dirs)),
+        pth_files=tuple((d, _pth_names(d)) for d in site_dirs),
     )
 
 
@@ -146,8 +162,7 @@ def render_fast_launcher(env: Environment) -> bytes:
         f"#!{env.python} -IS",
         "# pymultus CNI launcher, written by `pymultus install`; do not edit.",
         "# -I -S: no site module, no user site, no PYTHON* variables. The import path is",
-        "# what `site` makes of this environment, computed when this file was written:",
-        "# run `pymultus install` again after adding or removing packages.",
+        "# what `site` makes of this environment, computed when this file was written.",
         "import sys",
     ]
     if env.prefix != env.base_prefix:
@@ -156,6 +171,21 @@ def render_fast_launcher(env: Environment) -> bytes:
     out.extend(f"    {p!r}," for p in env.site_paths)
     out.append("])")
     out.extend(f"exec({line!r})" for line in env.pth_imports)
+    if env.pth_files:
+        out += [
+            "# A .pth file added or removed since then (an editable install): let site",
+            "# process the directory again (slower, still right); `pymultus install` again",
+            "# brings back the fast path.",
+            "import os",
+            "for _dir, _pth in (",
+        ]
+        out.extend(f"    ({d!r}, {list(names)!r})," for d, names in env.pth_files)
+        out += [
+            "):",
+            "    if sorted(n for n in os.listdir(_dir) if n[-4:] == '.pth' and n[0] != '.') != _pth:",
+            "        import site",
+            "        site.addsitedir(_dir)",
+        ]
     out += ["from pymultus.cli import main", "sys.exit(main())", ""]
     return "\n".join(out).encode()
 

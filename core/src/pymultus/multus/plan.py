@@ -172,7 +172,7 @@ def build_plan(
                 plan.api_unreachable = True
             return None
 
-    if pod is None and fetch and pod_networks and source is not None and k8s.name:
+    if pod is None and fetch and pod_networks and source is not None and k8s.name and k8s.namespace:
         found = attempt(lambda: fetch_pod(source, k8s, tolerant=tolerant))
         if found is None and not plan.api_unreachable and not tolerant:
             plan.pod_missing = True

@@ -161,14 +161,10 @@ class _Call:
             capability_args=d.runtime_config,
         )
 
-    def _lock_path(self, container_id: str) -> Path:
-        return Path(self.conf.cni_dir) / "locks" / f"{container_id}.lock"
-
     def _forget(self, container_id: str) -> None:
-        """Remove the delegate cache and the lock file of a container that is gone."""
+        """Remove the delegate cache of a container that is gone (its lock file goes
+        when the lock, taken with ``release=True``, is let go)."""
         self.scratch.remove(container_id)
-        with contextlib.suppress(OSError):
-            os.unlink(self._lock_path(container_id))
 
     # -- readiness ----------------------------------------------------------------------
 
@@ -198,7 +194,9 @@ class _Call:
 
     def add(self) -> Result:
         req, conf = self.req, self.conf
+        clock = _Clock()
         self.wait_ready()
+        clock.mark("readiness")
         try:
             plan = build_plan(
                 conf,
@@ -217,9 +215,11 @@ class _Call:
         if plan.pod_missing:
             self.log.verbose(f"pod {plan.pod_ref} not found: returning the empty result")
             return empty_result(req.ifname, conf.cni_version)
+        clock.mark("plan")
         for line in plan.routes.describe():
             self.log.debug(f"default-route plan: {line}")
         self._check_ifnames(plan)
+        clock.mark("ifname-check")
         with self.engine.cache.lock(req.container_id):
             self.scratch.save(
                 req.container_id,
@@ -229,17 +229,22 @@ class _Call:
                 pod_uid=plan.pod.uid if plan.pod else self.k8s.uid,
                 delegates=plan.delegates,
             )
+            clock.mark("cache-write")
             added: list[Delegate] = []
             try:
-                results = self._add_all(plan, added)
+                results = self._add_all(plan, added, clock)
                 installed = self._routes(plan)
+                clock.mark("routes")
                 self._write_status(plan, results, installed)
+                clock.mark("status")
             except BaseException as exc:
                 if isinstance(exc, CniError):
                     self.log.error(f"ADD failed: {exc}; deleting {len(added)} added delegate(s)")
                 self._rollback(plan, added)
                 raise
         self._events(plan, results)
+        clock.mark("events")
+        self.log.verbose(f"timing ADD: {clock}")
         return results[0]
 
     def _check_ifnames(self, plan: Plan) -> None:
@@ -257,7 +262,7 @@ class _Call:
                     '"interface" in the network selection',
                 )
 
-    def _add_all(self, plan: Plan, added: list[Delegate]) -> list[Result]:
+    def _add_all(self, plan: Plan, added: list[Delegate], clock: _Clock) -> list[Result]:
         from pymultus.engine.chain import add_network_list
 
         results: list[Result] = []
@@ -271,6 +276,7 @@ class _Call:
                     f'{plan.label(d.network)}: error adding container to network "{d.cni_name}" '
                     f"({d.ifname}): "
                 ) from exc
+            clock.mark(f"delegate:{d.ifname}")
             added.append(d)
             result = Result.from_json(out, d.conf.cni_version)
             dlog.verbose(f"Add: {d.ifname} result {dumps_compact(out)}")
@@ -316,7 +322,7 @@ class _Call:
         except PodGone as exc:
             self.log.warning(f"{exc}: network-status not written")
             return
-        self.log.debug(f"network-status written: {value}")
+        self.log.debug(f"network-status written: {dumps_compact(entries)}")
 
     def _events(self, plan: Plan, results: Sequence[Result]) -> None:
         source, pod = self.source, plan.pod
@@ -363,9 +369,11 @@ class _Call:
         from pymultus.engine.chain import del_network_list
 
         req = self.req
+        clock = _Clock()
         self.wait_ready(once=True)
-        with self.engine.cache.lock(req.container_id):
+        with self.engine.cache.lock(req.container_id, release=True):
             delegates, complete = self._delegates_for_delete()
+            clock.mark("delegate-list")
             errors: list[CniError] = []
             for d in reversed(delegates):
                 dlog = self.log.child(network=d.network)
@@ -380,6 +388,7 @@ class _Call:
                             f'"{d.cni_name}" ({d.ifname}): '
                         )
                     )
+                clock.mark(f"delegate:{d.ifname}")
                 if d.device_info_file:
                     with contextlib.suppress(OSError):
                         os.unlink(d.device_info_file)
@@ -391,6 +400,7 @@ class _Call:
                     self.scratch.remove(req.container_id)
                 raise aggregate(errors)
             self._forget(req.container_id)
+        self.log.verbose(f"timing DEL: {clock}")
         if not complete:
             raise CniError(
                 TRY_AGAIN_LATER,
@@ -510,7 +520,7 @@ class _Call:
             stale |= {c for c in self.scratch.container_ids() if c not in keep}
             for cid in sorted(stale):
                 failed = False
-                with cache.lock(cid):
+                with cache.lock(cid, release=True):
                     for d, netns in self._stale_delegates(cid, entries):
                         rt = RuntimeConf(cid, netns, d.ifname, tuple(d.cni_args), d.runtime_config)
                         try:
@@ -565,6 +575,24 @@ class _Call:
             delegates.append(_delegate_from_attachment(entry, net, len(delegates)))
             netns = netns or entry.netns
         return [(d, netns) for d in reversed(delegates)]
+
+
+class _Clock:
+    """Phase durations of one call, for the verbose log (and the benchmark)."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.phases: list[tuple[str, float]] = []
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.phases.append((phase, now - self.last))
+        self.last = now
+
+    def __str__(self) -> str:
+        parts = [f"{name}={secs * 1000:.2f}ms" for name, secs in self.phases]
+        parts.append(f"total={(self.last - self.start) * 1000:.2f}ms")
+        return " ".join(parts)
 
 
 def _label(pod_ref: str, network: str) -> str:

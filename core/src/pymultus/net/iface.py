@@ -164,16 +164,23 @@ def _enable_ipv6(ifname: str) -> None:
 
 
 def configure_iface(
-    ipr: Any, ifname: str, result: Result, *, dad_timeout: float = DAD_TIMEOUT
+    ipr: Any,
+    ifname: str,
+    result: Result,
+    *,
+    index: int | None = None,
+    dad_timeout: float = DAD_TIMEOUT,
 ) -> None:
     """Apply ``result``'s IPs (those whose ``interface`` index names ``ifname``) and
-    routes to ``ifname``, and bring it up."""
+    routes to ``ifname``, and bring it up. A caller that knows the link's ``index``
+    saves the lookup by name."""
     if not result.interfaces:
         raise _fail("no interfaces to configure")
-    try:
-        link = get_link(ipr, ifname)
-    except NetlinkFailure as exc:
-        raise _fail(f'failed to lookup "{ifname}": {exc}') from None
+    if index is None:
+        try:
+            index = get_link(ipr, ifname).index
+        except NetlinkFailure as exc:
+            raise _fail(f'failed to lookup "{ifname}": {exc}') from None
     gateways: dict[int, IP] = {}
     ipv6_enabled = False
     for ipc in result.ips:
@@ -189,18 +196,18 @@ def configure_iface(
             _enable_ipv6(ifname)
             ipv6_enabled = True
         try:
-            add_address(ipr, link.index, ip, plen)
+            add_address(ipr, index, ip, plen)
         except NetlinkFailure as exc:
             raise _fail(f'failed to add IP addr {ipconfig_str(ipc)} to "{ifname}": {exc}') from None
         gw = _ip(ipc.gateway)
         if gw is not None:
             gateways.setdefault(gw.version, gw)
     try:
-        set_up(ipr, link.index)
+        set_up(ipr, index)
     except NetlinkFailure as exc:
         raise _fail(f'failed to set "{ifname}" UP: {exc}') from None
     if 6 in gateways:
-        settle_addresses(ipr, link.index, dad_timeout)
+        settle_addresses(ipr, index, dad_timeout)
     for route in result.routes:
         dst, plen = _cidr(route.dst)
         gw = _ip(route.gw) or gateways.get(dst.version)
@@ -209,7 +216,7 @@ def configure_iface(
                 ipr,
                 dst,
                 plen,
-                link.index,
+                index,
                 gateway=gw,
                 priority=route.priority,
                 table=route.table if route.table and route.table > 0 else None,

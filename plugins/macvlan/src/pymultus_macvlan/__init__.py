@@ -208,18 +208,18 @@ class Macvlan:
                     bcqueuelen=conf.bcqueuelen,
                     txqlen=0,  # what the installed reference sends (HEAD: kernel default)
                 )
-                index = link.get_link(socks.cont, tmp).index
+                created = link.get_link(socks.cont, tmp)
             except link.NetlinkFailure as exc:
                 raise _fail(f"failed to create macvlan: {exc}") from None
             try:
-                link.rename_link(socks.cont, index, req.ifname)
+                link.rename_link(socks.cont, created.index, req.ifname)
             except link.NetlinkFailure as exc:
                 with contextlib.suppress(link.NetlinkFailure):
-                    link.delete_link(socks.cont, index=index)
+                    link.delete_link(socks.cont, index=created.index)
                 raise _fail(f'failed to rename macvlan to "{req.ifname}": {exc}') from None
-            undo = _Undo(req, socks.cont, index)
+            undo = _Undo(req, socks.cont, created.index)
             try:
-                return _finish(req, conf, socks.cont, index, undo)
+                return _finish(req, conf, socks.cont, created, undo)
             except BaseException:
                 undo.run()
                 raise
@@ -292,15 +292,16 @@ class Macvlan:
             req.delegate_ipam("STATUS")
 
 
-def _finish(req: Request, conf: MacvlanConf, cont: Any, index: int, undo: _Undo) -> Result:
-    """After the rename: refetch the MAC, run IPAM, configure (or just bring up)."""
+def _finish(req: Request, conf: MacvlanConf, cont: Any, created: Any, undo: _Undo) -> Result:
+    """After the rename: run IPAM, configure (or just bring up). The MAC is the one the
+    link was created with (a rename does not change it), so no refetch is needed."""
     from pymultus.net import iface
     from pymultus.net import link
     from pymultus.net import ns
     from pymultus.net import sysctl
 
-    mv = link.get_link(cont, index=index)
-    result = Result(interfaces=[Interface(name=req.ifname, mac=mv.mac, sandbox=req.netns)])
+    index = created.index
+    result = Result(interfaces=[Interface(name=req.ifname, mac=created.mac, sandbox=req.netns)])
     if conf.ipam_type:
         undo.ipam_called = True
         ipam = req.delegate_ipam("ADD")
@@ -312,7 +313,7 @@ def _finish(req: Request, conf: MacvlanConf, cont: Any, index: int, undo: _Undo)
             for key in ("ipv4/conf/{}/arp_notify", "ipv6/conf/{}/ndisc_notify"):
                 with contextlib.suppress(OSError):
                     sysctl.write(f"{sysctl.PROC_SYS}/net/{key.format(req.ifname)}", "1")
-            iface.configure_iface(cont, req.ifname, result)
+            iface.configure_iface(cont, req.ifname, result, index=index)
     else:
         try:
             link.set_up(cont, index)

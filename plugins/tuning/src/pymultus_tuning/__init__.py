@@ -9,8 +9,10 @@ Config keys (as the reference ``tuning`` plugin): ``sysctl`` (map; dots or slash
 MAC precedence: args.cni > runtimeConfig > CNI_ARGS > config. ADD needs ``prevResult``
 and prints it in the config's version, with the new MAC on every interface named
 CNI_IFNAME. Originals go to ``<dataDir>/<containerID>_<ifname>.json`` before anything
-changes; DEL puts them back and never fails because of a restore. Messages are the
-reference's, byte for byte, where it is deterministic.
+changes; DEL puts them back and never fails because of a restore (failures are
+logged, the backup kept). Messages are the reference's, byte for byte, where it is
+deterministic. Like the kernel with the reference's request, an 8- or 20-byte MAC is cut
+to the device's address length.
 
 Deliberate differences from the reference (each has its own test):
 
@@ -26,7 +28,9 @@ Deliberate differences from the reference (each has its own test):
   ADD rolls back what it changed, backup file included (the reference leaves earlier
   sysctls, link changes and the backup behind).
 * A DEL whose netns is gone or not given drops the backup (nothing is left to restore);
-  the reference keeps it in ``/run/cni/tuning`` forever.
+  the reference keeps it in ``/run/cni/tuning`` forever. When only the link is gone,
+  the namespace's other sysctls are still restored and the backup dropped (the
+  reference restores nothing and keeps the file).
 * CHECK prints the configured ``allmulti``/``txQLen`` values where the reference prints
   Go pointers (``0xc0000a4bdc``).
 * The rules are those of the current reference (HEAD): ``txQLen``, the allow-list, the
@@ -131,21 +135,17 @@ class TuningConf:
     #: ``args.cni.sysctl``, merged into ``sysctl`` by :meth:`sysctls`.
     args_sysctl: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def touches_link(self) -> bool:
-        return bool(self.mac or self.mtu or self.promisc) or not (
-            self.allmulti is None and self.txqlen is None
-        )
-
     def wanted(self) -> dict[str, Any]:
-        """Link attributes to set, in the backup file's terms (``None``: leave alone)."""
-        return {
+        """Link attributes to set, named as in the backup file (the reference changes
+        only a MAC, ``promisc: true``, a non-zero MTU, and a given allmulti/txQLen)."""
+        out = {
             "mac": self.mac or None,
             "promisc": True if self.promisc else None,
             "mtu": self.mtu or None,
             "allmulti": self.allmulti,
             "txQLen": self.txqlen,
         }
+        return {k: v for k, v in out.items() if v is not None}
 
     def sysctls(self) -> dict[str, str]:
         """The config's sysctls, then ``args.cni.sysctl`` (which wins)."""
@@ -383,6 +383,14 @@ def read_backup(path: Path) -> dict[str, Any] | None:
     return data
 
 
+def save(path: Path, data: bytes, ifname: str) -> None:
+    """Write the backup atomically (a crash leaves the old file or the new one)."""
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        raise _fail(f"failed to save file {ifname}.json: {exc}") from None
+
+
 def encode_backup(data: dict[str, Any]) -> bytes:
     """``json.MarshalIndent(v, "", " ")`` of the reference's struct, then our key."""
     out = {k: data[k] for k in (*LINK_KEYS, SYSCTL_KEY) if data.get(k) is not None}
@@ -408,7 +416,7 @@ class Tuning:
         if "/" in req.ifname:
             raise _fail(f"Interface name ({req.ifname}) contains an invalid character /")
         prev = prev_result(req)
-        wanted = {k: v for k, v in conf.wanted().items() if v is not None}
+        wanted = conf.wanted()
         backup = backup_path(req, conf.data_dir)
         with in_netns(req.netns) as ipr:
             # Everything is checked and read before the first change.
@@ -428,7 +436,7 @@ class Tuning:
             known = {p[len(PROC_SYS) + 1 :]: v for p, v in old_sysctl.items() if v is not None}
             saved[SYSCTL_KEY] = {**known, **(saved.get(SYSCTL_KEY) or {})}
             if old_link or known:
-                write_atomic(backup, encode_backup(saved))
+                save(backup, encode_backup(saved), req.ifname)
             undo: list[Callable[[], None]] = []
             try:
                 for path, value in paths.items():
@@ -447,7 +455,7 @@ class Tuning:
                 if old_file is None:
                     backup.unlink(missing_ok=True)
                 elif old_link or known:
-                    write_atomic(backup, old_file)
+                    save(backup, old_file, req.ifname)
                 raise
         if conf.mac:
             for iface in prev.interfaces:
@@ -485,11 +493,12 @@ class Tuning:
                     if not path.startswith(f"{PROC_SYS}/net/"):
                         errors.append(f"refusing to restore {path}: not a net sysctl")
                         continue
+                    if not os.path.exists(path):
+                        continue  # gone together with its link
                     try:
                         write_sysctl(path, value)
                     except CniError as exc:
-                        if not exc.msg.startswith("open "):  # gone together with its link
-                            errors.append(f"failed to restore {rel}: {exc.msg}")
+                        errors.append(f"failed to restore {rel}: {exc.msg}")
         except (CniError, OSError) as exc:
             errors.append(str(exc))
         if errors:

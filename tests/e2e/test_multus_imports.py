@@ -1,0 +1,143 @@
+"""The per-call import budget of the meta-plugin in thin mode (issue 6 measures it):
+``kubernetes`` only when the netconf needs the API, ``pyroute2`` only when something in
+the pod must be changed through netlink (default-route fix-ups). Checked on real calls
+of the installed executable with ``python -X importtime``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _multus_e2e import Node
+from _multus_e2e import make_node
+from _multus_e2e import pod_args
+from pymultus.testing import Names
+from pymultus.testing import Netns
+from pymultus.testing import pymultus_executable
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture
+def node(
+    cni_names: Names, host_netns: Netns, container_netns: Netns, tmp_path: Path
+) -> Iterator[Node]:
+    n = make_node(cni_names, host_netns, container_netns, tmp_path)
+    try:
+        yield n
+    finally:
+        n.kube.close()
+
+
+def imported(node: Node, command: str, conf: dict[str, Any], cid: str, args: str) -> set[str]:
+    """Top-level packages imported by one CNI call (and its exit status checked)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
+    env.update(
+        CNI_COMMAND=command,
+        CNI_CONTAINERID=cid,
+        CNI_NETNS=node.pod.path,
+        CNI_IFNAME="eth0",
+        CNI_PATH="/usr/lib/cni",
+        CNI_ARGS=args,
+    )
+    proc = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            node.host.name,
+            sys.executable,
+            "-X",
+            "importtime",
+            pymultus_executable(),
+        ],
+        input=json.dumps(conf),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    names = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "pymultus" in names
+    return names
+
+
+def test_no_kubeconfig_no_kubernetes_and_no_pyroute2(node: Node) -> None:
+    conf = node.netconf()
+    conf.pop("kubeconfig")
+    conf.pop("clusterNetwork")
+    conf["delegates"] = [json.loads(node.cluster_conf.read_text())]
+    cid = node.names.container_id
+    for command in ("ADD", "CHECK", "DEL"):
+        names = imported(node, command, conf, cid, pod_args(cid))
+        assert "kubernetes" not in names, command
+        assert "pyroute2" not in names, command
+
+
+def test_del_from_the_cache_needs_no_api(node: Node) -> None:
+    node.kube.add_nad(
+        "default",
+        "net1",
+        {
+            "cniVersion": "0.4.0",
+            "name": "net1",
+            "type": "bridge",
+            "bridge": node.names("b1"),
+            "ipam": {
+                "type": "host-local",
+                "subnet": "203.0.113.0/24",
+                "dataDir": str(node.ipam_dir),
+            },
+        },
+    )
+    node.kube.add_pod("default", "samplepod", annotations={"k8s.v1.cni.cncf.io/networks": "net1"})
+    conf = node.netconf()
+    cid = node.names.container_id
+    assert "kubernetes" in imported(node, "ADD", conf, cid, pod_args(cid))
+    names = imported(node, "DEL", conf, cid, pod_args(cid))
+    assert "kubernetes" not in names and "pyroute2" not in names
+    assert node.pod_links() == ["lo"]
+
+
+def test_pyroute2_only_for_route_fixups(node: Node) -> None:
+    node.kube.add_nad(
+        "default",
+        "net1",
+        {
+            "cniVersion": "0.4.0",
+            "name": "net1",
+            "type": "bridge",
+            "bridge": node.names("b1"),
+            "isGateway": True,
+            "ipam": {
+                "type": "host-local",
+                "subnet": "203.0.113.0/24",
+                "dataDir": str(node.ipam_dir),
+            },
+        },
+    )
+    node.kube.add_pod(
+        "default",
+        "samplepod",
+        annotations={
+            "k8s.v1.cni.cncf.io/networks": '[{"name": "net1", "default-route": ["203.0.113.1"]}]'
+        },
+    )
+    cid = node.names.container_id
+    names = imported(node, "ADD", node.netconf(), cid, pod_args(cid))
+    assert "pyroute2" in names
+    defaults = [(r.gateway, r.dev) for r in node.pod.routes(4) if r.dst == "default"]
+    assert defaults == [("203.0.113.1", "net1")]
+    imported(node, "DEL", node.netconf(), cid, pod_args(cid))
+    assert node.pod_links() == ["lo"]
