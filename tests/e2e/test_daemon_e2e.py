@@ -439,3 +439,103 @@ def test_real_namespace_work_through_both_shims_matches_thin(base_env, shared_da
         assert f"{tag}a" not in links() and f"{tag}b" not in links()
     finally:
         subprocess.run(["ip", "netns", "del", tag], check=False)
+
+
+@pytest.mark.kernel
+def test_the_meta_plugin_runs_through_the_daemon_unchanged(
+    base_env, shared_daemon, c_shim, tmp_path
+):
+    """The node's netconf names type ``pymultus-shim``; the daemon runs the meta-plugin
+    for it, and the answer is thin ``pymultus``'s for the same netconf of type
+    ``pymultus``. Static delegates only (no kubeconfig), the delegate is ``pmtest``."""
+    tag = "pme" + secrets.token_hex(3)
+    subprocess.run(["ip", "netns", "add", tag], check=True)
+    try:
+        netns = f"/var/run/netns/{tag}"
+
+        def netconf(type_name: str) -> bytes:
+            doc = {
+                "cniVersion": "1.0.0",
+                "name": "pymultus-cni-network",
+                "type": type_name,
+                "cniDir": str(tmp_path / type_name),
+                "delegates": [
+                    {
+                        "cniVersion": "1.0.0",
+                        "name": "primary",
+                        "type": "pmtest",
+                        "ip": "192.0.2.61/24",
+                    }
+                ],
+            }
+            return json.dumps(doc).encode()
+
+        def run(kind: str, command: str, type_name: str) -> subprocess.CompletedProcess:
+            env = cni_env(base_env, command, cid=f"{tag}-meta", CNI_NETNS=netns, CNI_IFNAME="eth0")
+            env["PYMULTUS_SOCKET"] = shared_daemon.socket
+            return call(runner(kind, c_shim), env, netconf(type_name))
+
+        thin_add = run("thin", "ADD", "pymultus")
+        assert thin_add.returncode == 0, thin_add.stdout + thin_add.stderr
+        assert json.loads(thin_add.stdout)["ips"][0]["address"] == "192.0.2.61/24"
+        assert run("thin", "DEL", "pymultus").returncode == 0
+        for kind in ("c", "py"):
+            shim_add = run(kind, "ADD", "pymultus-shim")
+            assert (shim_add.stdout, shim_add.returncode) == (thin_add.stdout, 0), kind
+            shim_del = run(kind, "DEL", "pymultus-shim")
+            assert (shim_del.stdout, shim_del.returncode) == (b"", 0), kind
+    finally:
+        subprocess.run(["ip", "netns", "del", tag], check=False)
+
+
+def test_socket_appears_only_once_serving_and_sigterm_while_starting(base_env, c_shim, tmp_path):
+    sockdir = short_dir()
+    socket_path = f"{sockdir}/pymultus.sock"
+    procs: list[DaemonProc] = []
+
+    def start(tag: str) -> tuple[DaemonProc, Path, Path]:
+        mark, gate = tmp_path / f"{tag}.mark", tmp_path / f"{tag}.gate"
+        env = {**base_env, "PMTEST_SETUP_MARK": str(mark), "PMTEST_SETUP_GATE": str(gate)}
+        proc = DaemonProc(sockdir, env, "--setup", "pmtest_plugin:slow_setup")
+        procs.append(proc)
+        for _ in range(int(WAIT / 0.02)):
+            if mark.exists() or proc.proc.poll() is not None:
+                break
+            threading.Event().wait(0.02)
+        assert mark.exists(), proc.log.read_text()
+        return proc, mark, gate
+
+    try:
+        # A signal while starting: a clean stop, nothing left behind.
+        first, _, _ = start("first")
+        assert not os.path.exists(socket_path)
+        first.proc.send_signal(signal.SIGTERM)
+        assert first.proc.wait(WAIT) == 0, first.log.read_text()
+        assert not os.path.exists(socket_path)
+
+        # A shim arriving while the daemon starts waits for the socket, then is served.
+        second, _, gate = start("second")
+        assert not os.path.exists(socket_path)
+        env = cni_env(base_env, "ADD", cid="early-bird", PYMULTUS_SHIM_CONNECT_TIMEOUT=str(WAIT))
+        env["PYMULTUS_SOCKET"] = socket_path
+        shim = subprocess.Popen(
+            runner("c", c_shim),
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        shim.stdin.write(conf(ip="192.0.2.88/24"))
+        shim.stdin.close()
+        threading.Event().wait(0.2)
+        assert shim.poll() is None  # still waiting for the daemon
+        gate.write_text("")
+        shim.wait(WAIT)
+        assert shim.returncode == 0
+        assert json.loads(shim.stdout.read())["ips"][0]["address"] == "192.0.2.88/24"
+        assert second.stop() == 0
+        assert not os.path.exists(socket_path)
+    finally:
+        for proc in procs:
+            proc.stop()
+        shutil.rmtree(sockdir, ignore_errors=True)

@@ -160,6 +160,13 @@ def test_seed_add_del(node: Node, veth_master: Master) -> None:
     assert add.returncode == 0, add.stdout + add.stderr
     _assert_added(node, stdout_json(add), cid)
 
+    # CHECK: the cluster network (0.4.0) is checked against its cached result, which
+    # no longer claims the default route that moved to net1; the seed NAD is 0.3.1,
+    # a version without CHECK, so it is skipped.
+    check = node.cni("CHECK", conf, container_id=cid, args=args)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "CHECK skipped: macvlan-conf is version 0.3.1" in check.stderr
+
     delete = node.cni("DEL", conf, container_id=cid, args=args)
     assert delete.returncode == 0, delete.stdout + delete.stderr
     assert delete.stdout == ""

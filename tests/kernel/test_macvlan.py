@@ -502,3 +502,22 @@ def test_check_reports_what_differs(
     assert check_fails({**conf, "prevResult": prev}) == (
         "Container Interface name in prevResult: net1 not found"
     )
+
+
+# -- STATUS (HEAD) ---------------------------------------------------------------------------------
+
+
+def test_status_asks_ipam_and_needs_a_parsable_config(cni: CniHarness, tmp_path: Path) -> None:
+    cni.inproc.status(macvlan("unused", "1.1.0", ipam=static(V4)))  # static: silent success
+    ipam_type, log = fake_ipam(cni, tmp_path, "status")
+    cni.inproc.status(macvlan("unused", "1.1.0", ipam={"type": ipam_type}))
+    assert log.read_text().split() == ["STATUS"]
+    with pytest.raises(CniCallError) as err:
+        cni.inproc.status(macvlan("unused", "1.1.0", mtu="9000"))
+    assert err.value.msg == (
+        "failed to load netconf: json: cannot unmarshal string into Go struct field "
+        "NetConf.mtu of type int"
+    )
+    with pytest.raises(CniCallError) as err:
+        cni.inproc.status(macvlan("unused", "1.0.0"))
+    assert err.value.msg == "config version does not allow STATUS"

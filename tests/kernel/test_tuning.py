@@ -336,3 +336,15 @@ def test_our_add_then_reference_del(
     run_reference(cni, "DEL", c, target)
     assert target.attrs() == before  # the reference reads our file (and ignores our key)
     assert target.backups() == []
+
+
+def test_del_never_fails_on_a_restore_error(cni_driver: CniDriver, target: Target) -> None:
+    """A restore the kernel refuses is logged; DEL succeeds and keeps the backup."""
+    target.data_dir.mkdir(parents=True)
+    cid = "pymultus-tuning-del"
+    backup = target.data_dir / f"{cid}_{target.ifname}.json"
+    backup.write_text('{\n "mtu": 70000,\n "allmulti": true\n}')
+    c = conf(target)
+    cni_driver.delete(c, target.netns, target.ifname, container_id=cid)
+    assert backup.exists()
+    assert target.attrs()["allmulti"] == 1  # what could be restored was

@@ -267,7 +267,7 @@ def test_no_ip_cannot_convert_to_020(src: str, dst: str) -> None:
     res = Result.from_json({"cniVersion": src, "interfaces": [{"name": "eth0"}]})
     with pytest.raises(CniError) as err:
         res.to_json(dst)
-    assert err.value.msg == "cannot convert: no valid IP addresses"
+    assert (err.value.code, err.value.msg) == (999, "cannot convert: no valid IP addresses")
 
 
 def test_empty_target_means_010() -> None:
@@ -280,14 +280,17 @@ def test_unknown_target_version(target: str) -> None:
     res = Result.from_json({"cniVersion": "0.4.0", "ips": []})
     with pytest.raises(CniError) as err:
         res.to_json(target)
-    assert err.value.msg == f"no converter for CNI result version 0.4.0 to {target}"
+    assert (err.value.code, err.value.msg) == (
+        999,
+        f"no converter for CNI result version 0.4.0 to {target}",
+    )
 
 
 @pytest.mark.parametrize("version", ["0.5.0", "1.2.0", "2.0.0", "1.0", "abc"])
 def test_unknown_creation_version(version: str) -> None:
     with pytest.raises(CniError) as err:
         Result.from_json({"cniVersion": version})
-    assert err.value.msg == f'unsupported CNI result version "{version}"'
+    assert (err.value.code, err.value.msg) == (999, f'unsupported CNI result version "{version}"')
 
 
 def test_missing_version_takes_the_default() -> None:

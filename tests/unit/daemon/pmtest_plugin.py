@@ -180,3 +180,14 @@ def _del_link(req: Request) -> None:
             ipr.link("del", index=found[0])
     finally:
         ipr.close()
+
+
+def slow_setup(services: Any) -> None:
+    """A daemon setup hook that takes its time: it marks ``$PMTEST_SETUP_MARK`` and waits
+    for ``$PMTEST_SETUP_GATE`` (tests of what happens while a daemon starts)."""
+    del services
+    Path(os.environ["PMTEST_SETUP_MARK"]).write_text("in setup")
+    gate = os.environ["PMTEST_SETUP_GATE"]
+    end = time.monotonic() + 60
+    while not os.path.exists(gate) and time.monotonic() < end:
+        time.sleep(0.01)

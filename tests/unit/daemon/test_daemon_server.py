@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import WAIT
-from conftest import conf_for
-from conftest import env_for
+from daemon_harness import WAIT
+from daemon_harness import conf_for
+from daemon_harness import env_for
 from pymultus.cli import cnimode
 from pymultus.cli.settings import Settings
 from pymultus.daemon import server as server_mod

@@ -289,6 +289,15 @@ def test_nothing_to_rederive_from_is_not_a_silent_success(meta: Meta) -> None:
     assert meta.journal.seq() == [("DEL", "weave-net", "eth0")]
 
 
+def test_del_of_a_container_never_added_with_the_api_down_succeeds(meta: Meta) -> None:
+    """No delegate cache and no result cache: ADD never got anywhere (or was rolled
+    back cleanly), so there is nothing the API could add to the list."""
+    meta.kube = DownKube()
+    meta.run("DEL", conf(meta))
+    assert meta.journal.seq() == [("DEL", "weave-net", "eth0")]
+    assert meta.cache_files() == []
+
+
 def test_del_attempts_every_delegate_and_reports_every_failure(meta: Meta) -> None:
     with_networks(meta, "net1", nad("net1"))
     c = conf(meta)

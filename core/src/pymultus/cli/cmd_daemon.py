@@ -97,10 +97,10 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    from pymultus.daemon.listen import DaemonError
+    from pymultus.daemon.listen import check_root
     from pymultus.daemon.server import Daemon
     from pymultus.daemon.server import DaemonConfig
-    from pymultus.daemon.server import DaemonError
-    from pymultus.daemon.server import check_root
     from pymultus.daemon.services import DEFAULT_SETUP_HOOKS
 
     if not args.verbose and not args.quiet and "PYMULTUS_LOG_LEVEL" not in os.environ:

@@ -19,7 +19,6 @@ from typing import Any
 
 from pymultus.cni import version as cniversion
 from pymultus.cni.errors import DECODING_FAILURE
-from pymultus.cni.errors import INCOMPATIBLE_CNI_VERSION
 from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import CniError
 
@@ -216,8 +215,7 @@ class Result:
         ver = self.cni_version if version is None else version
         if ver not in cniversion.ALL_VERSIONS and ver != "":
             raise CniError(
-                INCOMPATIBLE_CNI_VERSION,
-                f"no converter for CNI result version {self.cni_version} to {ver}",
+                INTERNAL, f"no converter for CNI result version {self.cni_version} to {ver}"
             )
         fam = cniversion.family(ver)
         if fam == "020":
@@ -236,7 +234,8 @@ class Result:
         v4 = next((ip for ip in self.ips if ip.is_v4), None)
         v6 = next((ip for ip in self.ips if not ip.is_v4), None)
         if v4 is None and v6 is None:
-            raise CniError(INCOMPATIBLE_CNI_VERSION, "cannot convert: no valid IP addresses")
+            # A plain error in Go's types (code 999 once a plugin returns it).
+            raise CniError(INTERNAL, "cannot convert: no valid IP addresses")
         out: dict[str, Any] = {"cniVersion": ver}
         for key, ipc, want_v4 in (("ip4", v4, True), ("ip6", v6, False)):
             if ipc is None:

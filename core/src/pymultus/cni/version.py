@@ -6,6 +6,7 @@ from typing import Final
 
 from pymultus.cni.env import go_quote
 from pymultus.cni.errors import INCOMPATIBLE_CNI_VERSION
+from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import CniError
 
 #: Every spec version, oldest first (libcni ``version.All``).
@@ -58,7 +59,8 @@ def family(version: str) -> str:
         return "040"
     if version in ("1.0.0", "1.1.0"):
         return "100"
-    raise CniError(INCOMPATIBLE_CNI_VERSION, f'unsupported CNI result version "{version}"')
+    # Go's ``create.Create`` returns a plain error (code 999 once a plugin returns it).
+    raise CniError(INTERNAL, f'unsupported CNI result version "{version}"')
 
 
 FAMILY_VERSIONS: Final = {

@@ -5,8 +5,7 @@ of worker threads (:mod:`pymultus.daemon.pool`) runs the CNI calls through exact
 code thin mode runs (:func:`pymultus.cli.cnimode.execute`), with one registry kept warm
 for the life of the process. See :mod:`pymultus.daemon.protocol` for the wire format.
 
-Life cycle: refuse to start as non-root or while another daemon serves the socket;
-import pyroute2 and every installed plugin type once; run the setup hooks (caches);
+Life cycle: take the socket (:mod:`pymultus.daemon.listen`); import pyroute2 and every installed plugin type once; run the setup hooks (caches);
 serve. On SIGTERM/SIGINT ``/readyz`` turns 500, new CNI requests get code 11, the
 requests already taken finish and are answered, then the socket is removed and the
 process exits. A second signal stops at once.
@@ -16,15 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import fcntl
 import importlib
-import json
 import logging
 import os
 import signal
 import socket
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -33,13 +28,21 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
-from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import PLUGIN_NOT_FOUND
 from pymultus.cni.errors import TRY_AGAIN_LATER
 from pymultus.cni.errors import CniError
-from pymultus.cni.jsonenc import dumps_compact
-from pymultus.cni.jsonenc import dumps_indent
 from pymultus.daemon import protocol
+from pymultus.daemon.answers import Answer
+from pymultus.daemon.answers import answer_from
+from pymultus.daemon.answers import cni_response
+from pymultus.daemon.answers import describe
+from pymultus.daemon.answers import error_response
+from pymultus.daemon.listen import DaemonError
+from pymultus.daemon.listen import acquire_lock
+from pymultus.daemon.listen import bind_socket
+from pymultus.daemon.listen import prepare_socket_dir
+from pymultus.daemon.listen import refuse_live
+from pymultus.daemon.listen import same_file
 from pymultus.daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pymultus.daemon.metrics import Metrics
 from pymultus.daemon.pool import CANCELLED
@@ -53,6 +56,8 @@ from pymultus.daemon.services import EXTRAS_KEY
 from pymultus.daemon.services import DaemonServices
 from pymultus.daemon.services import file_condition
 
+__all__ = ["Daemon", "DaemonConfig", "DaemonError"]
+
 log = logging.getLogger("pymultus.daemon")
 
 #: A request that ran past its deadline (our range: the spec leaves 100+ to plugins).
@@ -63,10 +68,6 @@ REQUEST_TIMED_OUT = 104
 HOTPLUG_TARGET = "pymultus.multus.hotplug:delegate"
 #: The node's netconf names the shim's type; the daemon runs the meta-plugin for it.
 TYPE_ALIASES = {"pymultus-shim": "pymultus"}
-
-
-class DaemonError(Exception):
-    """The daemon cannot start (printed as is, exit 1)."""
 
 
 @dataclass
@@ -89,117 +90,6 @@ class DaemonConfig:
     max_body: int = protocol.MAX_BODY_BYTES
     #: The daemon's own environment (settings; the node name).
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-
-
-@dataclass
-class Answer:
-    """The outcome of one CNI call, before rendering."""
-
-    command: str
-    out: dict[str, Any] | None = None
-    error: CniError | None = None
-    #: HTTP status and metrics result for the rendering.
-    status: int = 200
-    result: str = "success"
-
-
-# -- start-up checks -------------------------------------------------------------------
-
-
-def check_root(euid: int | None = None) -> None:
-    uid = os.geteuid() if euid is None else euid
-    if uid != 0:
-        raise DaemonError(
-            f"pymultus daemon must run as root (effective uid is {uid}): it enters "
-            "network namespaces and owns a root-only socket"
-        )
-
-
-def prepare_socket_dir(directory: str) -> None:
-    """Create the socket's directory 0700, or make an existing private one 0700.
-    A shared directory (world-writable or sticky, like /tmp) is refused."""
-    try:
-        st = os.stat(directory)
-    except FileNotFoundError:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        os.chmod(directory, 0o700)
-        return
-    if not stat.S_ISDIR(st.st_mode):
-        raise DaemonError(f"{directory} exists and is not a directory")
-    if st.st_mode & (stat.S_IWOTH | stat.S_ISVTX):
-        raise DaemonError(
-            f"socket directory {directory} is shared (world-writable or sticky); "
-            "give the socket a directory of its own"
-        )
-    if st.st_uid != os.geteuid():
-        raise DaemonError(f"socket directory {directory} is owned by uid {st.st_uid}, not us")
-    if stat.S_IMODE(st.st_mode) != 0o700:
-        os.chmod(directory, 0o700)
-
-
-def probe_live(path: str, timeout: float = 1.0) -> bool:
-    """Does a process accept connections on the socket at ``path``?"""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(path)
-        except (FileNotFoundError, ConnectionRefusedError):
-            return False
-        except TimeoutError:
-            return True  # a backlog full of clients: someone is listening
-        except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.ENOTSOCK):
-                return False
-            raise
-        return True
-
-
-def acquire_lock(socket_path: str) -> int:
-    """An exclusive lock next to the socket, held for the daemon's life."""
-    lock_path = socket_path + ".lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise DaemonError(
-            f"another pymultus daemon holds {lock_path}: it serves {socket_path}"
-        ) from None
-    return fd
-
-
-def bind_socket(path: str, backlog: int = 128) -> socket.socket:
-    """Listen on ``path`` (0600). A stale socket file is replaced; a live one or any
-    other kind of file is refused."""
-    if os.path.lexists(path):
-        st = os.lstat(path)
-        if not stat.S_ISSOCK(st.st_mode):
-            raise DaemonError(f"{path} exists and is not a socket; refusing to replace it")
-        if probe_live(path):
-            raise DaemonError(f"another daemon is already answering on {path}")
-        log.info("removing stale socket %s", path)
-        os.unlink(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)
-    try:
-        sock.bind(path)
-    except OSError:
-        sock.close()
-        raise
-    finally:
-        os.umask(old)
-    os.chmod(path, 0o600)
-    sock.listen(backlog)
-    sock.setblocking(False)
-    return sock
-
-
-def _same_file(path: str, ident: tuple[int, int]) -> bool:
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return (st.st_dev, st.st_ino) == ident
 
 
 # -- the daemon ------------------------------------------------------------------------
@@ -272,19 +162,21 @@ class Daemon:
         return 1 if self.services.readiness.ready() else 0
 
     def preload(self) -> None:
-        """Pay the imports once: pyroute2 and every installed Python plugin type."""
+        """Pay the imports once: pyroute2, the kubernetes client and every installed
+        Python plugin type (thin mode pays them on every call that needs them)."""
         t0 = time.monotonic()
-        try:
-            import pyroute2  # noqa: F401 - imported for its side effect: warm
-        except ImportError as exc:
-            log.warning("pyroute2 is not importable: %s", exc)
+        for module in ("pyroute2", "kubernetes.client", "kubernetes.config"):
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                log.warning("%s is not importable: %s", module, exc)
         for ref in self.registry.python_types():
             try:
                 self.registry.load_python_type(ref.name)
             except CniError as exc:
                 # Thin mode reports this per call; so do we, but say it now too.
                 log.error("plugin type %s does not load: %s", ref.name, exc)
-        log.info("preloaded plugin types in %.0f ms", (time.monotonic() - t0) * 1000)
+        log.info("preloaded libraries and plugin types in %.0f ms", (time.monotonic() - t0) * 1000)
 
     def run_setup_hooks(self) -> None:
         for target in self.config.setup_hooks:
@@ -306,26 +198,35 @@ class Daemon:
     # -- running -----------------------------------------------------------------------
 
     def run(self) -> int:
-        """Bind, serve until a signal, drain, clean up. Returns the exit status."""
+        """Take the socket, get warm, serve until a signal, drain, clean up. Returns the
+        exit status. The socket appears only once the daemon can answer: a shim that
+        comes earlier finds no socket and retries within its connect timeout."""
         cfg = self.config
         directory = os.path.dirname(cfg.socket_path) or "."
         prepare_socket_dir(directory)
         lock_fd = acquire_lock(cfg.socket_path)
+        previous = signal.signal(signal.SIGTERM, _stop_before_serving)
         try:
+            refuse_live(cfg.socket_path)  # fail fast, before the slow part
+            if cfg.preload:
+                self.preload()
+            self.run_setup_hooks()
             sock = bind_socket(cfg.socket_path)
             st = os.lstat(cfg.socket_path)
             ident = (st.st_dev, st.st_ino)
             try:
-                if cfg.preload:
-                    self.preload()
-                self.run_setup_hooks()
                 return asyncio.run(self.serve(sock))
             finally:
                 sock.close()
-                if _same_file(cfg.socket_path, ident):
+                if same_file(cfg.socket_path, ident):
                     with contextlib.suppress(OSError):
                         os.unlink(cfg.socket_path)
+        except _StopBeforeServing:
+            log.info("signal received while starting: stopped before serving")
+            return 0
         finally:
+            signal.signal(signal.SIGTERM, previous)
+            self.services.shutdown()
             os.close(lock_fd)
 
     async def serve(self, sock: socket.socket, *, handle_signals: bool = True) -> int:
@@ -402,7 +303,7 @@ class Daemon:
                     self.config.read_timeout,
                 )
             except HttpError as exc:
-                await self._write(writer, _error_response(exc.status, exc.message))
+                await self._write(writer, error_response(exc.status, exc.message))
                 return
             except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                 return
@@ -413,7 +314,7 @@ class Daemon:
                     f"limit {self.config.max_connections}",
                 )
                 answer = Answer("", error=err, status=503, result="rejected")
-                await self._write(writer, self._cni_response(req, answer))
+                await self._write(writer, cni_response(req, answer))
                 return
             cni = req.path in ("/cni", "/delegate")
             if cni:
@@ -443,22 +344,22 @@ class Daemon:
         path = req.path
         if path in ("/cni", "/delegate"):
             if req.method != "POST":
-                return _error_response(405, f"{path} takes POST", {"Allow": "POST"})
+                return error_response(405, f"{path} takes POST", {"Allow": "POST"})
             return await self._cni(req, path)
         if path == "/healthz":
             if req.method not in ("GET", "POST"):
-                return _error_response(405, "/healthz takes GET", {"Allow": "GET, POST"})
+                return error_response(405, "/healthz takes GET", {"Allow": "GET, POST"})
             return protocol.encode_response(200, b"ok\n")
         if path == "/readyz":
             if req.method != "GET":
-                return _error_response(405, "/readyz takes GET", {"Allow": "GET"})
+                return error_response(405, "/readyz takes GET", {"Allow": "GET"})
             return self._readyz()
         if path == "/metrics":
             if req.method != "GET":
-                return _error_response(405, "/metrics takes GET", {"Allow": "GET"})
+                return error_response(405, "/metrics takes GET", {"Allow": "GET"})
             body = self.metrics.render().encode()
             return protocol.encode_response(200, body, content_type=METRICS_CONTENT_TYPE)
-        return _error_response(404, f"no such endpoint {path}")
+        return error_response(404, f"no such endpoint {path}")
 
     def _readyz(self) -> bytes:
         results = self.services.readiness.evaluate()
@@ -478,7 +379,7 @@ class Daemon:
         except CniError as exc:
             answer = Answer("", error=exc, status=400, result="bad_request")
             self.metrics.observe(handler, "", answer.result, time.monotonic() - t0)
-            return self._cni_response(req, answer)
+            return cni_response(req, answer)
         command = call.command
         if self.draining:
             answer = Answer(
@@ -494,7 +395,7 @@ class Daemon:
         elapsed = time.monotonic() - t0
         self.metrics.observe(handler, command, answer.result, elapsed)
         self._log_answer(handler, call, answer, elapsed)
-        return self._cni_response(req, answer)
+        return cni_response(req, answer)
 
     async def _submit(self, call: CniCall, handler: str, t0: float) -> Answer:
         assert self._loop is not None
@@ -531,7 +432,7 @@ class Daemon:
         remaining = max(0.0, t0 + timeout - time.monotonic())
         finished, _ = await asyncio.wait({fut}, timeout=remaining)
         if finished and fut.result().state != CANCELLED:
-            return _answer_from(call.command, fut.result())
+            return answer_from(call.command, fut.result())
         if finished or self.pool.cancel(job):
             return Answer(
                 call.command,
@@ -539,7 +440,7 @@ class Daemon:
                     TRY_AGAIN_LATER,
                     f"pymultus daemon could not start the request within {timeout:g}s; "
                     "try again later",
-                    _describe(call),
+                    describe(call),
                 ),
                 status=503,
                 result="rejected",
@@ -550,7 +451,7 @@ class Daemon:
                 REQUEST_TIMED_OUT,
                 f"{call.command} did not finish within {timeout:g}s "
                 "(the daemon lets it complete; a later call of this container waits for it)",
-                _describe(call),
+                describe(call),
             ),
             status=504,
             result="timeout",
@@ -590,32 +491,8 @@ class Daemon:
             self._hotplug = fn
         return self._hotplug
 
-    def _cni_response(self, req: HttpRequest, answer: Answer) -> bytes:
-        ours = req.headers.get(protocol.PROTOCOL_HEADER.lower()) == protocol.PROTOCOL_STDOUT
-        if answer.error is not None:
-            body = dumps_indent(answer.error.to_json()).encode("utf-8", "surrogateescape")
-            status = answer.status if answer.status != 200 else 400
-            return protocol.encode_response(
-                status,
-                body,
-                content_type="application/json",
-                headers={protocol.EXIT_CODE_HEADER: "1"},
-            )
-        if ours:
-            from pymultus.cli.cnimode import render
-
-            text = render(answer.command, answer.out)
-        else:
-            text = _multus_body(answer, req)
-        return protocol.encode_response(
-            200,
-            text.encode("utf-8", "surrogateescape"),
-            content_type="application/json" if text else "text/plain; charset=utf-8",
-            headers={protocol.EXIT_CODE_HEADER: "0"},
-        )
-
     def _log_answer(self, handler: str, call: CniCall, answer: Answer, elapsed: float) -> None:
-        what = f"{handler} {call.command or '-'} {_describe(call)}"
+        what = f"{handler} {call.command or '-'} {describe(call)}"
         if answer.error is None:
             log.info("%s: ok in %.1f ms", what, elapsed * 1000)
         else:
@@ -623,55 +500,12 @@ class Daemon:
             log.warning("%s: error %d (%s) in %.1f ms", what, err.code, err, elapsed * 1000)
 
 
-def _answer_from(command: str, job: Job) -> Answer:
-    if job.error is None:
-        return Answer(command, out=job.result)
-    exc = job.error
-    if isinstance(exc, CniError):
-        return Answer(command, error=exc, status=400, result="error")
-    log.error("request failed unexpectedly", exc_info=exc)
-    text = str(exc) or type(exc).__name__
-    return Answer(command, error=CniError(INTERNAL, text), status=400, result="error")
+class _StopBeforeServing(Exception):
+    pass
 
 
-def _multus_body(answer: Answer, req: HttpRequest) -> str:
-    """Multus's answer shape: ``{"Result": <1.0.0 result>}`` for ADD, else empty."""
-    del req
-    if answer.out is None:
-        return ""
-    if answer.command == "VERSION":
-        return dumps_compact(answer.out)
-    result: Any = answer.out
-    try:
-        from pymultus.cni.result import Result
-
-        result = Result.from_json(answer.out).to_json("1.0.0")
-    except (CniError, ValueError, TypeError, KeyError):
-        pass
-    return dumps_compact({"Result": result})
-
-
-def _describe(call: CniCall) -> str:
-    env = call.env
-    parts = [
-        f"ContainerID:{env.get('CNI_CONTAINERID', '')}",
-        f"Netns:{env.get('CNI_NETNS', '')}",
-        f"IfName:{env.get('CNI_IFNAME', '')}",
-    ]
-    return " ".join(parts)
-
-
-def _error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> bytes:
-    """A non-CNI failure (bad request, 404, 405), still with a CNI error body so a
-    shim has something meaningful to print."""
-    err = CniError(INTERNAL, f"pymultus daemon: {message}")
-    all_headers = {protocol.EXIT_CODE_HEADER: "1", **(headers or {})}
-    return protocol.encode_response(
-        status,
-        dumps_indent(err.to_json()).encode(),
-        content_type="application/json",
-        headers=all_headers,
-    )
+def _stop_before_serving(signum: int, frame: object) -> None:
+    raise _StopBeforeServing
 
 
 def _lookup(target: str) -> Callable[..., Any] | None:
@@ -707,14 +541,3 @@ def _netns_guard() -> Callable[[], None]:
             )
 
     return check
-
-
-def describe_config(config: DaemonConfig) -> str:
-    shown = {
-        "socket": config.socket_path,
-        "workers": config.workers,
-        "queue": config.queue,
-        "requestTimeout": config.request_timeout,
-        "readinessFile": config.readiness_file,
-    }
-    return json.dumps(shown)

@@ -18,7 +18,8 @@ from pathlib import Path
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, dir_mode: int = 0o700) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same directory."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    # Unique per process *and* thread: the daemon writes from many threads.
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{threading.get_native_id()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         view = memoryview(data)

@@ -217,7 +217,15 @@ def _short(value: Any) -> str:
 
 
 def default_index(cache_dir: Path | None) -> EntryPointIndex:
-    return EntryPointIndex(cache_dir / "entry-points.json" if cache_dir else None)
+    """One cache file per import path: the console script (script dir first on
+    ``sys.path``) and the ``-I -S`` launcher see different paths, and sharing one file
+    would make each throw the other's cache away."""
+    if cache_dir is None:
+        return EntryPointIndex(None)
+    import hashlib
+
+    key = hashlib.sha1("\0".join(sys.path).encode(), usedforsecurity=False).hexdigest()[:12]
+    return EntryPointIndex(cache_dir / f"entry-points-{key}.json")
 
 
 __all__ = ["PluginRunner", "PythonPluginRunner", "Registry", "check_type_name", "default_index"]

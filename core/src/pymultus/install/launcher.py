@@ -9,7 +9,9 @@ Thin mode installs ``pymultus`` in one of three forms (``--launcher``):
     pod. The script sets ``sys.path`` itself to exactly what ``site`` would have added
     for this environment (site-packages, then the directories its ``.pth`` files name,
     such as the editable source trees), computed at install time, and sets
-    ``sys.prefix`` to the virtual environment as ``site`` would.
+    ``sys.prefix`` to the virtual environment as ``site`` would. If the set of ``.pth``
+    files changes later (an editable install added), it lets ``site`` process the
+    directory again: slower until the next ``pymultus install``, never wrong.
 ``script``
     The ordinary console-script wrapper: the interpreter with ``site`` as usual (``-P``
     so the bin dir itself is not put on ``sys.path``).

@@ -68,19 +68,24 @@ class MultusPlugin:
     cni_versions = cniversion.ALL_VERSIONS
 
     def add(self, req: Request) -> Result:
-        return _Call(req).add()
+        with _Call(req) as call:
+            return call.add()
 
     def delete(self, req: Request) -> None:
-        _Call(req).delete()
+        with _Call(req) as call:
+            call.delete()
 
     def check(self, req: Request) -> None:
-        _Call(req).check()
+        with _Call(req) as call:
+            call.check()
 
     def status(self, req: Request) -> None:
-        _Call(req).status()
+        with _Call(req) as call:
+            call.status()
 
     def gc(self, req: Request) -> None:
-        _Call(req).gc()
+        with _Call(req) as call:
+            call.gc()
 
 
 def empty_result(ifname: str, cni_version: str) -> Result:
@@ -114,6 +119,12 @@ class _Call:
         self._engine: Engine | None = None
         self._source: KubeSource | None = None
         self._source_ready = False
+
+    def __enter__(self) -> _Call:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.log.close()  # a daemon serves many calls: no file handle may outlive one
 
     # -- collaborators ------------------------------------------------------------------
 
@@ -410,13 +421,18 @@ class _Call:
             )
 
     def _delegates_for_delete(self) -> tuple[list[Delegate], bool]:
-        """The delegates to delete and whether the list is known to be complete."""
+        """The delegates to delete, and whether that list can be trusted to be
+        complete. It cannot when the delegate cache existed but was unreadable, the API
+        could not be asked, and the result cache knows of no attachment either: ADD got
+        somewhere, and only the API can say where."""
         req = self.req
+        corrupt = False
         try:
             cached = self.scratch.load(req.container_id)
         except CacheCorrupt as exc:
             self.log.error(f"{exc}; re-deriving the delegates from the API and the result cache")
             cached = None
+            corrupt = True
         if cached is not None:
             return cached.delegates, True
         plan = build_plan(
@@ -431,7 +447,7 @@ class _Call:
             self.log.error(f"re-deriving the delegates: {problem}")
         delegates = list(plan.delegates)
         found = self._from_result_cache(req.container_id, delegates, req.ifname)
-        return delegates, not plan.api_unreachable or found > 0
+        return delegates, not (corrupt and plan.api_unreachable and found == 0)
 
     def _from_result_cache(self, container_id: str, delegates: list[Delegate], ifname: str) -> int:
         """Merge the libcni result cache into ``delegates``: a known attachment takes the

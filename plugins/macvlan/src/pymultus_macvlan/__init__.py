@@ -164,7 +164,8 @@ class _Sockets:
             self.host = ns.open_iproute(None)
             stack.callback(self.host.close)
             self.conf, self.master_index = load_conf(req, self.host, pre)
-        self.fd = _open_netns(req.netns, quoted)
+        # Go's loadConf opens the netns itself with linkInContainer (unquoted text).
+        self.fd = _open_netns(req.netns, quoted and not pre.link_in_container)
         stack.callback(os.close, self.fd)
         self.cont: Any = ns.open_iproute(req.netns)
         stack.callback(self.cont.close)
