@@ -273,8 +273,10 @@ int main(void) {
         if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) break;
         int err = errno;
         close(fd);
-        if (err == EAGAIN || err == EINPROGRESS)
-            fail("cannot reach the pymultus daemon at %s: connect timed out%s", sock_path, "");
+        if (err == EAGAIN || err == EINPROGRESS) {
+            snprintf(tmp, sizeof tmp, "%gs", ct);
+            fail("cannot reach the pymultus daemon at %s: connect timed out after %s", sock_path, tmp);
+        }
         if (err != ENOENT && err != ECONNREFUSED)
             fail("cannot reach the pymultus daemon at %s: %s", sock_path, strerror(err));
         if (now() + 0.05 >= deadline) {

@@ -107,9 +107,13 @@ def static_conf(version: str, ipam: dict[str, Any], **keys: Any) -> dict[str, An
 
 
 def _ours_restored_sysctls(run: Run) -> None:
-    """After DEL every sysctl is back to what it was before ADD."""
+    """ADD saved the sysctls' values as they were, and after DEL they are back."""
+    before = run.initial["ctr"]["sysctls"]
+    (saved,) = run.steps[0].saved_sysctls.values()
+    assert saved and set(saved) <= set(before)
+    assert all(before[path] == value for path, value in saved.items())
     assert run.steps[-1].rc == 0
-    assert run.steps[-1].state["ctr"]["sysctls"] == run.initial["ctr"]["sysctls"]
+    assert run.steps[-1].state["ctr"]["sysctls"] == before
 
 
 def _ours_back_to_initial(run: Run) -> None:
@@ -589,6 +593,76 @@ MACVLAN_CASES = [
         needs=("macvlan",),
     ),
     Case(
+        "macvlan-linkInContainer",
+        [
+            Step("ADD", macvlan("0.4.0", master="eth1", linkInContainer=True), ifname="net1"),
+            Step("DEL", prev="last", ifname="net1"),
+        ],
+        world=WorldSpec(target="eth1"),
+        needs=("macvlan",),
+        # 1.1.1 ignores the key and looks for the master on the node: "Link not found".
+        differs={
+            "0.rc": HEAD + " (linkInContainer)",
+            "0.stdout": HEAD + " (linkInContainer)",
+            "0.state:/ctr/links/net1": HEAD + " (linkInContainer)",
+            "0.state:/ctr/sysctls": HEAD + " (linkInContainer)",
+            # 1.1.1's DEL loads the whole config and fails when it cannot find the master.
+            "1.rc": HEAD + " (macvlan DEL parses the JSON only)",
+            "1.stdout": HEAD + " (macvlan DEL parses the JSON only)",
+        },
+    ),
+    Case(
+        "macvlan-bcqueuelen",
+        add_check_del(macvlan("1.0.0", bcqueuelen=100)),
+        world=WorldSpec(target=None),
+        needs=("macvlan",),
+        differs={f"{i}.state:/ctr/links/eth1/bcqueuelen": HEAD + " (bcqueuelen)" for i in (0, 1)},
+    ),
+    Case(
+        "macvlan-static-routes-with-gateway-and-priority",
+        add_check_del(
+            macvlan(
+                "0.4.0",
+                static(
+                    [{"address": "10.1.1.5/24", "gateway": "10.1.1.1"}, *V6],
+                    [
+                        {"dst": "198.51.100.0/24", "gw": "10.1.1.254"},
+                        {"dst": "203.0.113.0/24"},
+                        {"dst": "2001:db8:1::/48"},
+                        {"dst": "192.0.2.0/24", "priority": 50},
+                    ],
+                ),
+            )
+        ),
+        world=WorldSpec(target=None),
+        needs=("macvlan", "static"),
+        differs=ndisc(),
+    ),
+    Case(
+        "macvlan-del-twice",
+        [
+            Step("ADD", macvlan("0.4.0", mode="bridge")),
+            Step("DEL", prev="last"),
+            Step("DEL", prev="last"),
+        ],
+        world=WorldSpec(target=None),
+        needs=("macvlan",),
+    ),
+    Case(
+        "macvlan-del-after-netns-gone",
+        [Step("ADD", macvlan("1.0.0")), Step("DEL", prev="last", before="rm-netns")],
+        world=WorldSpec(target=None),
+        needs=("macvlan",),
+    ),
+    Case(
+        "macvlan-del-after-master-gone",
+        [Step("ADD", macvlan("1.0.0")), Step("DEL", prev="last", before="rm-master")],
+        world=WorldSpec(target=None),
+        needs=("macvlan",),
+        # 1.1.1's DEL loads the whole config and fails without its master.
+        differs={"1.rc": HEAD + " (macvlan DEL)", "1.stdout": HEAD + " (macvlan DEL)"},
+    ),
+    Case(
         "macvlan-bad-mode",
         [Step("ADD", macvlan("0.4.0", mode="bogus"))],
         world=WorldSpec(target=None),
@@ -688,6 +762,31 @@ STATIC_CASES = [
                     static(V4),
                     args={"cni": {"ips": ["10.1.1.8/24"]}},
                     runtimeConfig={"ips": ["10.1.1.9/24"]},
+                ),
+            )
+        ],
+        world=WorldSpec(target=None),
+        needs=("static",),
+    ),
+    Case(
+        "static-route-extras-1.0.0",
+        [
+            Step(
+                "ADD",
+                static_conf(
+                    "1.0.0",
+                    static(
+                        V4,
+                        [
+                            {
+                                "dst": "192.0.2.0/24",
+                                "gw": "10.1.1.1",
+                                "priority": 50,
+                                "table": 100,
+                                "mtu": 1400,
+                            }
+                        ],
+                    ),
                 ),
             )
         ],

@@ -194,8 +194,8 @@ class Step:
     ifname: str | None = None
     #: Environment overrides (``None`` removes a variable).
     env: dict[str, str | None] = field(default_factory=dict)
-    #: Done to the world just before the call: ``"rm-netns"``, ``"rm-target"``, or an
-    #: ``ip`` command for the container (a tuple).
+    #: Done to the world just before the call: ``"rm-netns"``, ``"rm-target"``,
+    #: ``"rm-master"``, or an ``ip`` command for the container (a tuple).
     before: str | tuple[str, ...] | None = None
 
 
@@ -204,8 +204,10 @@ class Case:
     id: str
     steps: list[Step]
     world: WorldSpec = field(default_factory=WorldSpec)
-    #: Intended differences: ``"<step>.<aspect>"`` (aspects: rc, stdout, state, backup)
-    #: -> why. Each must really differ; everything else must be equal.
+    #: Intended differences -> why: ``"<step>.<aspect>"`` (aspects: rc, stdout, state,
+    #: backup) or ``"<step>.<aspect>:<path>"`` for a part of the state or backup only;
+    #: ``<step>`` may be ``*``. Each must really differ; everything else must be equal
+    #: (see :func:`compare`).
     differs: dict[str, str] = field(default_factory=dict)
     #: sysctls (``net/...`` paths under /proc/sys, ``{t}`` = target) read with the state.
     sysctls: tuple[str, ...] = ()
@@ -271,8 +273,8 @@ def _fill(obj: Any, world: World) -> Any:
 def run_case(case: Case, impl: str, world: World) -> Run:
     """Build the world, run every step with ``impl`` (``"ref"`` or ``"ours"``), read
     back after each; the world is destroyed afterwards, also on failure."""
-    world.build(case.world)
     try:
+        world.build(case.world)
         initial = snapshot(world, case)
         outs: list[StepOut] = []
         conf: dict[str, Any] = {}
@@ -302,6 +304,8 @@ def _before(world: World, case: Case, step: Step) -> None:
             if obj["ifname"] != "lo":
                 ip("-n", world.ctr, "link", "delete", obj["ifname"])
         ip("netns", "delete", world.ctr)
+    elif step.before == "rm-master":
+        ip("-n", world.host, "link", "delete", world.master)
     elif step.before == "rm-target":
         ip("-n", world.ctr, "link", "delete", case.world.target or "")
     elif isinstance(step.before, tuple):
@@ -367,6 +371,7 @@ def snapshot(world: World, case: Case) -> dict[str, Any]:
             links[obj["ifname"]] = {
                 "kind": info.get("info_kind", ""),
                 "macvlan_mode": data.get("mode") if info.get("info_kind") == "macvlan" else None,
+                "bcqueuelen": data.get("bcqueuelen"),
                 "mac": obj.get("address"),
                 "mtu": obj.get("mtu"),
                 "flags": sorted(set(obj.get("flags", [])) - _VOLATILE_FLAGS),

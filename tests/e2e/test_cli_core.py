@@ -246,11 +246,11 @@ def test_broken_distribution_is_a_cni_error_naming_type_and_distribution(
     }
 
 
-def test_entry_point_index_is_written_and_reused(
-    site: Path, index_dir: Path, tmp_path: Path
-) -> None:
+def test_entry_point_index_is_written_and_reused(site: Path, index_dir: Path) -> None:
     assert cni("ADD", good_conf(), site, index_dir).returncode == 0
-    cache = index_dir / "entry-points.json"
+    written = sorted(index_dir.glob("entry-points*.json"))  # one file per import path
+    assert len(written) == 1
+    cache = written[0]
     doc = json.loads(cache.read_text())
     rows = {tuple(r[:2]): r for r in doc["entries"]}
     assert rows[("pymultus.plugins", "pmxgood")] == [
@@ -269,13 +269,15 @@ def test_entry_point_index_is_written_and_reused(
     out = json.loads(cni("ADD", good_conf(), site, index_dir).stdout)
     assert out["interfaces"][0]["name"] == "alt0"
     assert cache.stat().st_mtime_ns == mtime  # a hit does not rewrite
-    # Another installation on the path changes the fingerprint: rescanned.
-    other = tmp_path / "other-site"
-    other.mkdir()
-    (other / "pmxunrelated-1.0.dist-info").mkdir()
-    env_site = Path(f"{site}:{other}")
-    out = json.loads(cni("ADD", good_conf(), env_site, index_dir).stdout)
+    # A new distribution in a directory already on the path changes the fingerprint
+    # (same import path, same cache file): rescanned, the tampered entry is gone.
+    (site / "pmxunrelated-1.0.dist-info").mkdir()
+    try:
+        out = json.loads(cni("ADD", good_conf(), site, index_dir).stdout)
+    finally:
+        (site / "pmxunrelated-1.0.dist-info").rmdir()
     assert out["interfaces"][0]["name"] == "good0"
+    assert sorted(index_dir.glob("entry-points*.json")) == [cache]
 
 
 def test_run_plugin_forces_the_type(site: Path, index_dir: Path) -> None:

@@ -99,14 +99,15 @@ def reference() -> None:
 
 
 @pytest.mark.parametrize("mode", ["bridge", "private", "vepa", "passthru", "source"])
-def test_add_check_del_in_every_kernel_mode(
+def test_add_check_del_in_every_kernel_mode_dual_stack(
     mode: str, cni_driver: CniDriver, veth_master: Master, container_netns: Netns
 ) -> None:
     routes = [
         {"dst": "0.0.0.0/0", "gw": "192.0.2.1"},
         {"dst": "198.51.100.0/24", "gw": "192.0.2.1"},
+        {"dst": "::/0", "gw": "2001:db8:77::1"},
     ]
-    conf = macvlan(veth_master, mode=mode, ipam=static(V4, routes=routes))
+    conf = macvlan(veth_master, mode=mode, ipam=static(V4, V6, routes=routes))
     result = cni_driver.add(conf, container_netns).result
 
     link = container_netns.link("net1")
@@ -117,11 +118,15 @@ def test_add_check_del_in_every_kernel_mode(
     assert result.interfaces[0].mac == link.mac
     assert result.interfaces[0].sandbox == container_netns.path
     assert [(ip.address, ip.gateway, ip.interface) for ip in result.ips] == [
-        ("192.0.2.10/24", "192.0.2.1", 0)
+        ("192.0.2.10/24", "192.0.2.1", 0),
+        ("2001:db8:77::10/64", "2001:db8:77::1", 0),
     ]
     assert [a.address for a in container_netns.addresses("net1", family=4)] == ["192.0.2.10/24"]
+    v6 = container_netns.addresses("net1", family=6, scope="global")
+    assert [a.address for a in v6] == ["2001:db8:77::10/64"]
     routes4 = {(r.dst, r.gateway) for r in container_netns.routes(4)}
     assert ("default", "192.0.2.1") in routes4 and ("198.51.100.0/24", "192.0.2.1") in routes4
+    assert ("default", "2001:db8:77::1") in {(r.dst, r.gateway) for r in container_netns.routes(6)}
     assert container_netns.sysctl("net.ipv4.conf.net1.arp_notify") == "1"
     assert container_netns.sysctl("net.ipv6.conf.net1.ndisc_notify") == "1"
 

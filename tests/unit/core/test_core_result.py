@@ -549,3 +549,25 @@ def test_route_table_and_scope_zero_are_printed_in_110() -> None:
     res = Result(cni_version="1.1.0", routes=[Route(dst="10.0.0.0/8", table=0, scope=0)])
     assert res.to_json("1.1.0")["routes"] == [{"dst": "10.0.0.0/8", "scope": 0, "table": 0}]
     assert res.to_json("1.0.0")["routes"] == [{"dst": "10.0.0.0/8"}]
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/usr/lib/cni/static"), reason="reference plugins not installed"
+)
+def test_cannot_convert_matches_reference_static() -> None:
+    """static at 0.2.0 with no address fails in the result conversion: same bytes."""
+    conf = b'{"cniVersion":"0.2.0","name":"n","type":"static","ipam":{"type":"static"}}'
+    env = {
+        "CNI_COMMAND": "ADD",
+        "CNI_CONTAINERID": "c",
+        "CNI_NETNS": "/run/netns/pymultus-test-absent",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": "/nonexistent",
+    }
+    proc = subprocess.run(
+        ["/usr/lib/cni/static"], input=conf, env=env, capture_output=True, check=False, timeout=30
+    )
+    with pytest.raises(CniError) as err:
+        Result(cni_version="1.0.0").to_json("0.2.0")
+    assert proc.returncode == 1
+    assert proc.stdout.decode() == dumps_indent(err.value.to_json())

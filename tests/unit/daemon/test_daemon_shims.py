@@ -393,3 +393,21 @@ def test_python_shim_imports_nothing_beyond_socket_os_sys():
     allowed = {"_socket", "os", "stat", "_stat", "_collections_abc", "posixpath", "genericpath"}
     assert "_socket" in shim
     assert shim - base <= allowed, shim - base - allowed
+
+
+def test_a_full_backlog_is_retried_until_the_connect_timeout(shim_cmd, sockdir):
+    path = os.path.join(sockdir, "busy.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(0)  # never accepts: one pending connection fills it
+    filler = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    filler.connect(path)
+    env = {"CNI_COMMAND": "ADD", "PYMULTUS_SOCKET": path, "PYMULTUS_SHIM_CONNECT_TIMEOUT": "0.5"}
+    try:
+        proc = run(shim_cmd, env, b"{}")
+    finally:
+        filler.close()
+        server.close()
+    msg = error_of(proc)["msg"]
+    assert f"cannot reach the pymultus daemon at {path}" in msg
+    assert "0.5s" in msg or "timed out" in msg

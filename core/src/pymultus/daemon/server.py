@@ -211,7 +211,7 @@ class Daemon:
             if cfg.preload:
                 self.preload()
             self.run_setup_hooks()
-            sock = bind_socket(cfg.socket_path)
+            sock = bind_socket(cfg.socket_path, backlog=max(128, cfg.max_connections))
             st = os.lstat(cfg.socket_path)
             ident = (st.st_dev, st.st_ino)
             try:

@@ -272,7 +272,8 @@ def _connect(path: str, timeout: float) -> _socket.socket:
         try:
             sock.connect(path)
             return sock
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
+        except (FileNotFoundError, ConnectionRefusedError, BlockingIOError) as exc:
+            # Absent, restarting, or (EAGAIN) its backlog is full for a moment: retry.
             sock.close()
             if _now() + RETRY_INTERVAL >= deadline:
                 raise ShimError(

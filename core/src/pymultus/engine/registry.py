@@ -222,10 +222,10 @@ def default_index(cache_dir: Path | None) -> EntryPointIndex:
     would make each throw the other's cache away."""
     if cache_dir is None:
         return EntryPointIndex(None)
-    import hashlib
+    import zlib
 
-    key = hashlib.sha1("\0".join(sys.path).encode(), usedforsecurity=False).hexdigest()[:12]
-    return EntryPointIndex(cache_dir / f"entry-points-{key}.json")
+    key = zlib.crc32("\0".join(sys.path).encode())
+    return EntryPointIndex(cache_dir / f"entry-points-{key:08x}.json")
 
 
 __all__ = ["PluginRunner", "PythonPluginRunner", "Registry", "check_type_name", "default_index"]

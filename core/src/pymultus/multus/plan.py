@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from typing import TypeVar
@@ -122,6 +123,15 @@ class Plan:
         uid = self.k8s.uid or (self.pod.uid if self.pod else "")
         ref = self.pod_ref or "/"
         return f"[{ref}/{uid}:{network}]" if network else f"[{ref}/{uid}]"
+
+
+def search_path(conf: MultusConf, cni_path: Sequence[str]) -> tuple[str, ...]:
+    """Where delegate binaries are looked up: ``binDir`` first, then ``CNI_PATH``."""
+    out: list[str] = []
+    for d in (conf.bin_dir, *cni_path):
+        if d and d not in out:
+            out.append(d)
+    return tuple(out)
 
 
 def fetch_pod(source: KubeSource, k8s: K8sArgs, *, tolerant: bool) -> PodInfo | None:

@@ -48,6 +48,7 @@ from pymultus.multus.netconf import load_netconf
 from pymultus.multus.plan import Plan
 from pymultus.multus.plan import build_plan
 from pymultus.multus.plan import parse_k8s_args
+from pymultus.multus.plan import search_path
 from pymultus.multus.scratch import CacheCorrupt
 from pymultus.multus.scratch import DelegateCache
 
@@ -134,14 +135,10 @@ class _Call:
             from pymultus.engine.cache import ResultCache
             from pymultus.engine.chain import Engine
 
-            path: list[str] = []
-            for d in (self.conf.bin_dir, *self.req.env.path):
-                if d and d not in path:
-                    path.append(d)
             self._engine = Engine(
                 registry=self.req.ctx.registry,
                 cache=ResultCache(Path(self.conf.cni_dir)),
-                path=tuple(path),
+                path=search_path(self.conf, self.req.env.path),
                 environ=self.req.env.extra,
                 ctx=self.req.ctx,
                 rollback=True,

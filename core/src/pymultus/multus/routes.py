@@ -7,8 +7,8 @@ routes and nothing else; unlike Multus it does not strip eth0 (Multus issue #101
 family not named in any request is left exactly as the plugins set it up. More than one
 gateway of a family across the pod is ECMP, which Multus refuses and so do we.
 
-Applying happens in the pod's namespace through netlink (pyroute2, imported only
-here and only when a plan has work), after every delegate was added. The libcni result
+Applying happens in the pod's namespace through netlink (a few messages built on the
+standard library, :mod:`pymultus.multus.rtnl`), after every delegate was added. The libcni result
 cache of each affected attachment is edited to match, so CHECK sees the real routes.
 """
 
@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from typing import TYPE_CHECKING
-from typing import Any
 
 from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import INVALID_NETWORK_CONFIG
@@ -108,46 +107,45 @@ def apply_routes(plan: RoutePlan, netns: str) -> AppliedRoutes:
     default routes that are there afterwards."""
     import socket
 
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    from pymultus.net.ns import open_iproute
+    from pymultus.multus.rtnl import RT_TABLE_MAIN
+    from pymultus.multus.rtnl import NetlinkError
+    from pymultus.multus.rtnl import RouteEntry
+    from pymultus.multus.rtnl import Rtnl
+    from pymultus.net.ns import entered
 
     applied = AppliedRoutes()
-    ipr = open_iproute(netns)
-    try:
-        names = {link.get("index"): link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+    families = {V4: socket.AF_INET, V6: socket.AF_INET6}
+    with entered(netns), Rtnl() as nl:
+        names = nl.links()
         index_of = {name: idx for idx, name in names.items()}
 
-        def defaults(fam: int) -> list[Any]:
-            af = socket.AF_INET if fam == V4 else socket.AF_INET6
+        def defaults(fam: int) -> list[RouteEntry]:
             return [
-                r
-                for r in ipr.get_routes(family=af, table=254)
-                if r.get("dst_len") == 0 and r.get_attr("RTA_DST") in (None, "0.0.0.0", "::")
+                r for r in nl.routes(families[fam]) if r.is_default and r.table == RT_TABLE_MAIN
             ]
 
-        def delete(route: Any) -> None:
+        def delete(route: RouteEntry) -> None:
             try:
-                ipr.route("del", **_route_key(route))
+                nl.delete_route(route)
             except NetlinkError as exc:
-                if exc.code != errno.ESRCH:
+                if exc.errno != errno.ESRCH:
                     raise CniError(
                         INTERNAL, f"default-route: cannot delete a default route: {exc}"
                     ) from None
-            applied.removed.append((names.get(route.get_attr("RTA_OIF"), "?"), _gw(route)))
+            applied.removed.append((names.get(route.oif, "?"), route.gateway))
 
         for fam, (_, ifname, gw) in sorted(plan.moves.items()):
             target = index_of.get(ifname)
             if target is None:
                 raise CniError(INTERNAL, f"default-route: interface {ifname} not found in {netns}")
             for route in defaults(fam):
-                if route.get_attr("RTA_OIF") != target or _gw(route) != gw:
+                if route.oif != target or route.gateway != gw:
                     delete(route)
             try:
-                ipr.route("add", dst=_DEFAULT_DST[fam], gateway=gw, oif=target)
+                nl.add_default_route(gw, target)
                 applied.added.append((ifname, gw))
             except NetlinkError as exc:
-                if exc.code != errno.EEXIST:
+                if exc.errno != errno.EEXIST:
                     raise CniError(
                         INTERNAL, f"default-route: cannot add default via {gw} dev {ifname}: {exc}"
                     ) from None
@@ -155,36 +153,14 @@ def apply_routes(plan: RoutePlan, netns: str) -> AppliedRoutes:
             idx = index_of.get(ifname)
             for fam in (V4, V6):
                 for route in defaults(fam):
-                    if route.get_attr("RTA_OIF") == idx:
+                    if route.oif == idx:
                         delete(route)
         for fam in (V4, V6):
             for route in defaults(fam):
-                name = names.get(route.get_attr("RTA_OIF"), "")
-                gw = _gw(route)
-                if name and gw:
-                    applied.gateways.setdefault(name, []).append(gw)
-    finally:
-        ipr.close()
+                name = names.get(route.oif, "")
+                if name and route.gateway:
+                    applied.gateways.setdefault(name, []).append(route.gateway)
     return applied
-
-
-def _gw(route: Any) -> str:
-    gw = route.get_attr("RTA_GATEWAY")
-    return str(ipaddress.ip_address(gw)) if gw else ""
-
-
-def _route_key(route: Any) -> dict[str, Any]:
-    key: dict[str, Any] = {
-        "family": route.get("family"),
-        "dst_len": 0,
-        "table": route.get_attr("RTA_TABLE") or route.get("table"),
-        "oif": route.get_attr("RTA_OIF"),
-    }
-    if route.get_attr("RTA_GATEWAY"):
-        key["gateway"] = route.get_attr("RTA_GATEWAY")
-    if route.get_attr("RTA_PRIORITY") is not None:
-        key["priority"] = route.get_attr("RTA_PRIORITY")
-    return key
 
 
 # -- keeping the libcni result cache in step ------------------------------------------------
