@@ -21,7 +21,7 @@ makes no API call. Then the breakdown: interpreter start, the ``pymultus`` VERSI
 the API calls alone.
 
 Everything runs inside a private "host" namespace (``ip netns exec`` once, for the whole
-benchmark); namespaces are named ``pmb<random>`` and deleted at the end, also on
+benchmark); namespaces are named ``pmxb<random>`` and deleted at the end, also on
 failure. Run as root: ``.venv/bin/python bench/multus_bench.py [-n 20]``. Not a test.
 """
 
@@ -69,7 +69,7 @@ def outer(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         print("multus_bench: needs root (network namespaces)", file=sys.stderr)
         return 2
-    prefix = "pmb" + secrets.token_hex(2)[:3]
+    prefix = "pmxb" + secrets.token_hex(2)[:3]
     host, pod_a, pod_b, pod_c = (f"{prefix}{r}" for r in ("h", "a", "b", "c"))
     master = f"{prefix}m"
     made: list[str] = []
@@ -132,7 +132,7 @@ class Bench:
         self.ipam = work / "ipam"
         self.bin = work / "bin"
         self.bin.mkdir()
-        for alias, real in (("pmb-ref-macvlan", "macvlan"), ("pmb-ref-tuning", "tuning")):
+        for alias, real in (("pmxb-ref-macvlan", "macvlan"), ("pmxb-ref-tuning", "tuning")):
             (self.bin / alias).symlink_to(REF / real)
         self.cluster = {
             "cniVersion": "0.4.0",
@@ -162,7 +162,7 @@ class Bench:
         ref = json.loads(json.dumps(nad))
         ref_conf = json.loads(ref["spec"]["config"])
         for plugin in ref_conf["plugins"]:
-            plugin["type"] = {"macvlan": "pmb-ref-macvlan", "tuning": "pmb-ref-tuning"}[
+            plugin["type"] = {"macvlan": "pmxb-ref-macvlan", "tuning": "pmxb-ref-tuning"}[
                 plugin["type"]
             ]
         ref["metadata"]["name"] = "macvlan-conf-ref"

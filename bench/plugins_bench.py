@@ -24,7 +24,6 @@ import json
 import os
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -185,36 +184,45 @@ def check_clean(world: World) -> None:
         raise RuntimeError(f"DEL left links behind in {world.pod}: {left}")
 
 
-def paired(
-    sides: dict[str, Callable[[], tuple[float, float]]], runs: int, warmup: int, world: World
-) -> dict[str, list[tuple[float, float]]]:
-    names = list(sides)
-    samples: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
-    for i in range(warmup + runs):
-        order = names if i % 2 == 0 else list(reversed(names))
-        for name in order:
-            timing = sides[name]()
-            check_clean(world)
-            if i >= warmup:
-                samples[name].append(timing)
-    return samples
+class Side:
+    """One way of running the chain: ``__call__`` runs ADD+DEL once, checks the pod is
+    clean again, keeps the ADD and DEL times and returns their sum (ms) for pairing."""
+
+    def __init__(self, run: Callable[[], tuple[float, float]], world: World) -> None:
+        self.run, self.world = run, world
+        self.add: list[float] = []
+        self.delete: list[float] = []
+
+    def __call__(self) -> float:
+        t_add, t_del = self.run()
+        check_clean(self.world)
+        self.add.append(t_add * 1000)
+        self.delete.append(t_del * 1000)
+        return (t_add + t_del) * 1000
+
+    def reset(self) -> None:
+        self.add.clear()
+        self.delete.clear()
 
 
-def ms(x: float) -> str:
-    return f"{x * 1000:7.2f} ms"
+def compare(title: str, ours: Side, ref: Side, runs: int, warmup: int) -> None:
+    from _common import paired
+    from _common import ratio
+    from _common import summarize
 
-
-def report(title: str, ours: list[tuple[float, float]], ref: list[tuple[float, float]]) -> None:
-    print(f"\n{title}  (n = {len(ours)} pairs)")
-    for label, idx in (("ADD", 0), ("DEL", 1), ("ADD+DEL", None)):
-        a = [t[0] + t[1] if idx is None else t[idx] for t in ours]
-        b = [t[0] + t[1] if idx is None else t[idx] for t in ref]
-        pair_ratio = statistics.median(x / y for x, y in zip(a, b, strict=True))
-        print(
-            f"  {label:8} ours {ms(statistics.median(a))}   reference {ms(statistics.median(b))}"
-            f"   ratio of medians {statistics.median(a) / statistics.median(b):5.2f}"
-            f"   median paired ratio {pair_ratio:5.2f}"
-        )
+    paired(ours, ref, warmup, warmup=0)  # warm-up rounds, dropped below
+    ours.reset()
+    ref.reset()
+    total_ours, total_ref = paired(ours, ref, runs, warmup=0)
+    print(f"\n{title}")
+    for label, a, b in (
+        ("ADD", ours.add, ref.add),
+        ("DEL", ours.delete, ref.delete),
+        ("ADD+DEL", total_ours, total_ref),
+    ):
+        print(f"  {label:8} ours {summarize(a)} ms")
+        print(f"  {'':8} ref  {summarize(b)} ms")
+        print(f"  {'':8} ours/ref {ratio(a, b)}")
 
 
 def main() -> int:
@@ -228,6 +236,8 @@ def main() -> int:
         return 2
     if args.runs < 50:
         parser.error("--runs must be at least 50")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import machine_note
     from pymultus.net.ns import entered
 
     world = World()
@@ -236,35 +246,24 @@ def main() -> int:
         conf_file = world.tmp / "seed.conflist"
         conf_file.write_text(json.dumps(conflist))
         py = py_invoker(world)
+        go = Side(lambda: run_chain(go_invoke, conflist, world, "pmbench-go"), world)
+        print(f"plugins_bench: {machine_note()}")
         with entered(f"/run/netns/{world.host}"):  # the "node": children inherit it too
-            inproc = paired(
-                {
-                    "py": lambda: run_chain(py, conflist, world, "pmbench-py"),
-                    "go": lambda: run_chain(go_invoke, conflist, world, "pmbench-go"),
-                },
+            compare(
+                "seed chain ADD+DEL: our plugins in-process (warm) vs reference binaries",
+                Side(lambda: run_chain(py, conflist, world, "pmbench-py"), world),
+                go,
                 args.runs,
                 args.warmup,
-                world,
-            )
-            report(
-                "seed chain, our plugins in-process (warm) vs reference binaries",
-                inproc["py"],
-                inproc["go"],
             )
             if not args.skip_cli:
-                cold = paired(
-                    {
-                        "cli": lambda: cli_chain(world, conf_file, "pmbench-cli"),
-                        "go": lambda: run_chain(go_invoke, conflist, world, "pmbench-go"),
-                    },
+                compare(
+                    "seed chain ADD+DEL: `pymultus chain add|del` (cold processes) vs "
+                    "reference binaries",
+                    Side(lambda: cli_chain(world, conf_file, "pmbench-cli"), world),
+                    go,
                     args.runs,
                     args.warmup,
-                    world,
-                )
-                report(
-                    "seed chain, `pymultus chain add|del` (cold processes) vs reference binaries",
-                    cold["cli"],
-                    cold["go"],
                 )
     finally:
         world.close()

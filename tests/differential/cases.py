@@ -735,10 +735,6 @@ STATIC_CASES = [
         [Step("ADD", static_conf("0.2.0", static([])))],
         world=WorldSpec(target=None),
         needs=("static",),
-        known_bug=(
-            "core: Result._to_020 raises code 1 for 'cannot convert: no valid IP addresses'; "
-            "the reference's conversion error is a plain error, code 999"
-        ),
     ),
     Case(
         "static-cniargs-ip-gateway",

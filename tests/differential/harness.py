@@ -215,9 +215,6 @@ class Case:
     needs: tuple[str, ...] = ("tuning",)
     #: Extra checks of our run (documented differences: ours must be the safe one).
     ours: Callable[[Run], None] | None = None
-    #: A bug of ours outside this suite, not yet fixed: the case is a strict xfail (it
-    #: fails loudly once fixed, so the mark goes).
-    known_bug: str | None = None
 
 
 @dataclass

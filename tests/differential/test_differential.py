@@ -45,12 +45,8 @@ def test_table_covers_the_brief() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_reference_and_ours_agree(
-    case: Case, cni_names: Names, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+def test_reference_and_ours_agree(case: Case, cni_names: Names, tmp_path: Path) -> None:
     needs_kernel_and_reference(case)
-    if case.known_bug:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=case.known_bug))
     world = World(cni_names.prefix, tmp_path)
     ref = run_case(case, "ref", world)
     ours = run_case(case, "ours", world)

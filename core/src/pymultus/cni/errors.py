@@ -30,6 +30,8 @@ PLUGIN_NOT_FOUND: Final = 100
 PLUGIN_LOAD_FAILED: Final = 101
 PLUGIN_EXEC_FAILED: Final = 102
 CACHE_CORRUPT: Final = 103
+#: The daemon answered no later than its per-request timeout; the work may go on.
+REQUEST_TIMED_OUT: Final = 104
 KUBERNETES_ERROR: Final = 110
 
 

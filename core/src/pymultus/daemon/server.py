@@ -29,6 +29,7 @@ from dataclasses import field
 from typing import Any
 
 from pymultus.cni.errors import PLUGIN_NOT_FOUND
+from pymultus.cni.errors import REQUEST_TIMED_OUT
 from pymultus.cni.errors import TRY_AGAIN_LATER
 from pymultus.cni.errors import CniError
 from pymultus.daemon import protocol
@@ -61,7 +62,6 @@ __all__ = ["Daemon", "DaemonConfig", "DaemonError"]
 log = logging.getLogger("pymultus.daemon")
 
 #: A request that ran past its deadline (our range: the spec leaves 100+ to plugins).
-REQUEST_TIMED_OUT = 104
 #: The meta-plugin's hot-plug entry, looked up at the first ``/delegate`` call:
 #: ``delegate(environ, config: bytes, attributes: dict, ctx) -> dict | None``
 #: (the decoded result for ADD), raising ``CniError``.

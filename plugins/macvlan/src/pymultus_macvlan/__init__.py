@@ -1,21 +1,25 @@
 """macvlan: a macvlan link on a node interface, inside the container's namespace.
 
 Follows the reference plugin (``plugins/main/macvlan``), as installed (1.1.1) for
-results and messages, and HEAD for the keys 1.1.1 lacks:
+results, messages and kernel state, and HEAD for the keys 1.1.1 lacks:
 
 - Keys: ``master`` (default: the interface of the first default route), ``mode``
-  (``bridge`` default, ``private``, ``vepa``, ``passthru``), ``mtu`` (0 = inherit; must
-  be within ``[0, master MTU]``), ``mac``, ``linkInContainer`` (the master lives in the
-  container's namespace), ``bcqueuelen``, ``ipam`` (no ``ipam.type`` = layer 2 only),
-  top-level ``dns`` (copied to the result; the IPAM result's DNS is dropped, as the
-  reference does). MAC precedence: ``runtimeConfig.mac`` > CNI_ARGS ``MAC`` > ``mac``.
+  (``bridge`` default, ``private``, ``vepa``, ``passthru``, ``source``), ``mtu`` (0 =
+  inherit; must be within ``[0, master MTU]``), ``mac``, ``linkInContainer`` (the master
+  lives in the container's namespace), ``bcqueuelen``, ``ipam`` (no ``ipam.type`` =
+  layer 2 only), top-level ``dns`` (copied to the result; the IPAM result's DNS is
+  dropped, as the reference does). MAC precedence: ``runtimeConfig.mac`` > CNI_ARGS
+  ``MAC`` > ``mac``. Keys are decoded with Go's rules (case-insensitive, Go's type
+  errors: :mod:`pymultus.net.gotypes`).
 - ADD: the link is created under a temporary ``veth<8 hex>`` name directly in the
-  target namespace (no move), renamed to CNI_IFNAME, then IPAM runs (outside the
-  namespace), ``arp_notify``/``ndisc_notify`` are set, addresses and routes applied
-  (:func:`pymultus.net.iface.configure_iface`) and the link brought up. The result
-  has the container interface (with ``sandbox``) and ``ips[].interface = 0``.
+  target namespace (no move), with ``txqueuelen`` 0 as the installed reference creates
+  it, renamed to CNI_IFNAME; then IPAM runs (outside the namespace), ``arp_notify`` and
+  ``ndisc_notify`` are set, addresses and routes applied
+  (:func:`pymultus.net.iface.configure_iface`) and the link brought up. The result has
+  the container interface (with ``sandbox``) and ``ips[].interface = 0``.
 - CHECK: as the reference (prevResult interface, link type and mode, MAC, addresses,
-  routes), with 1.1.1's capitalised messages.
+  routes), with 1.1.1's capitalised messages - including its quirk that a route
+  without ``gw`` that got the family's gateway on ADD is then "not found".
 
 Intended differences from the reference:
 
@@ -25,15 +29,16 @@ Intended differences from the reference:
 - DEL parses the JSON only (HEAD): it succeeds when the master, the netns or the link
   is gone (1.1.1 loads the full config and fails when the master is gone).
 - ``mode: source`` is accepted (the kernel has it; the reference rejects it).
-- The link is created with ``txqueuelen`` 0, as the installed reference does (it sends
-  ``IFLA_TXQLEN`` 0; HEAD leaves the kernel default, 1000).
-- ``ndisc_notify`` is set as HEAD does (1.1.1 leaves it 0); ``cniVersion`` 1.1.0,
-  ``linkInContainer``, ``bcqueuelen`` and STATUS (delegated to IPAM) are HEAD's.
+- ``ndisc_notify`` = 1 as HEAD sets it (unsolicited NA; 1.1.1 leaves it 0);
+  ``cniVersion`` 1.1.0, ``linkInContainer``, ``bcqueuelen`` and STATUS (delegated to
+  IPAM) are HEAD's.
 - CHECK with an unknown ``mode`` reports ``unknown macvlan mode: "<mode>"`` (1.1.1
   prints a Go rune literal there).
 - DAD: like 1.1.1 we wait up to 10 s for IPv6 addresses to leave "tentative" when
   there is an IPv6 gateway, ignoring the outcome, but stop early once only failed
   addresses remain.
+- An 8- or 20-byte ``mac`` fails as ``failed to create macvlan: invalid argument``
+  before reaching the kernel (which would answer the same).
 """
 
 from __future__ import annotations
