@@ -47,6 +47,9 @@ PY=${PYMULTUS_PYTHON:-}
 if [ -z "$PY" ]; then
     if [ -x /usr/bin/python3.11 ]; then PY=/usr/bin/python3.11; else PY=$(command -v python3); fi
 fi
-"$UV" sync --frozen --python "$PY" --quiet
+"$UV" sync --frozen --python "$PY" --quiet --compile-bytecode
+# Our own (editable) sources too: the CNI binary is a fresh process per pod, and where
+# PYTHONDONTWRITEBYTECODE is set nothing would ever cache the compiled modules.
+.venv/bin/python -m compileall -q core/src plugins/*/src examples/*/src >/dev/null
 echo "setup: .venv ready ($(.venv/bin/python --version))" >&2
 ./scripts/build-shim.sh  # the compiled pymultus-shim (thick mode), into .cache/shim/

@@ -62,7 +62,7 @@ def node(
 
 
 @pytest.fixture
-def podman_dir(tmp_path: Path) -> Iterator[Path]:
+def podman_dir(tmp_path: Path, cni_names: Names) -> Iterator[Path]:
     """The private directory of the recipe; podman's global leftovers are removed."""
     for tool in ("podman", "runc"):
         _need(tool)
@@ -103,11 +103,7 @@ def podman_dir(tmp_path: Path) -> Iterator[Path]:
         )
         if LIBCNI_RESULTS.is_dir():
             for f in LIBCNI_RESULTS.iterdir():
-                if (
-                    f.name.startswith(w.name)
-                    or "pymultus" in f.name
-                    or f.name.startswith(tmp_path.name)
-                ):
+                if f.name.startswith(cni_names.prefix):  # <network>-<container id>-<ifname>
                     f.unlink(missing_ok=True)
         _rmdir_if_new("/var/lib/cni/results", had_results)
         _rmdir_if_new("/var/lib/cni", had_lib_cni)

@@ -79,6 +79,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fakekube"
     sys_version = ""
+    # Like kube-apiserver (Go sets TCP_NODELAY): without it every small response waits
+    # ~40 ms for the client's delayed ACK, which would distort any timing through us.
+    disable_nagle_algorithm = True
     server: Server
 
     def setup(self) -> None:

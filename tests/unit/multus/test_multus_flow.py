@@ -480,3 +480,19 @@ def test_case41_gc_removes_stale_attachments_of_every_network(meta: Meta) -> Non
     ]
     assert [f for f in meta.cache_files() if "stale0001" in f] == []
     assert "123456789" in meta.cache_files()
+
+
+def test_case5_unparsable_netconf_fails_add_and_del(meta: Meta) -> None:
+    from pymultus.cni.skel import dispatch
+    from pymultus.multus.plugin import MultusPlugin
+    from pymultus.plugin import PluginContext
+
+    ctx = PluginContext(registry=meta.registry)
+    for command in ("ADD", "DEL"):
+        with pytest.raises(CniError) as err:
+            dispatch(
+                MultusPlugin(), meta.environ(command), b'{"cniVersion": "0.4.0", "name": "x"', ctx
+            )
+        assert err.value.code == 6
+        assert err.value.msg == "error unmarshall network config: unexpected end of JSON input"
+    assert meta.journal.calls == []
