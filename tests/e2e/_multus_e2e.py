@@ -2,6 +2,14 @@
 ``pymultus`` executable runs, as a runtime would run it, and where the fake API server
 listens on 127.0.0.1), a pod namespace, a cluster network made of reference binaries,
 and private state directories.
+
+Three modes (fixture ``multus_mode``): ``thin`` runs the ``pymultus`` executable per
+call; ``c`` and ``py`` run the compiled or the Python ``pymultus-shim`` against a
+``pymultus daemon`` started in the host namespace (:mod:`_thick_e2e`), with the netconf's
+type changed to ``pymultus-shim`` as a thick node has it. In thick mode a call's
+``stderr`` is the shim's plus what the daemon logged meanwhile (the meta-plugin's
+``logToStderr`` lines are written by the daemon), and before each call the harness
+waits until the daemon's caches have seen everything the fake API server holds.
 """
 
 from __future__ import annotations
@@ -14,7 +22,11 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from _thick_e2e import MODES
+from _thick_e2e import ThickDaemon
+from _thick_e2e import shim_argv
 from pymultus.net.ns import entered
 from pymultus.testing import Names
 from pymultus.testing import Netns
@@ -61,6 +73,14 @@ class Node:
     extra_env: dict[str, str] = field(default_factory=dict)
     #: CNI_PATH the "runtime" passes.
     cni_path: str = REFERENCE
+    #: thin, or c / py (that shim + the daemon).
+    mode: str = "thin"
+    daemon: ThickDaemon | None = None
+
+    def close(self) -> None:
+        if self.daemon is not None:
+            self.daemon.close()
+        self.kube.close()
 
     # -- the fake API server lives in the host namespace --------------------------------
 
@@ -98,7 +118,8 @@ class Node:
         args: str | None = None,
         ifname: str = "eth0",
     ) -> subprocess.CompletedProcess[str]:
-        """One CNI call: the installed executable under ``ip netns exec <host>``."""
+        """One CNI call: the installed executable (or the shim) under ``ip netns exec
+        <host>``."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
         env.update(self.extra_env)
         env.update(
@@ -110,8 +131,24 @@ class Node:
             CNI_ARGS=args if args is not None else pod_args(container_id),
             PYMULTUS_STATE_ROOT=str(self.workdir / "state"),
         )
-        return subprocess.run(
-            ["ip", "netns", "exec", self.host.name, pymultus_executable()],
+        if self.daemon is None:
+            return subprocess.run(
+                ["ip", "netns", "exec", self.host.name, pymultus_executable()],
+                input=json.dumps(conf),
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=120,
+            )
+        if self.kube.running:
+            self.daemon.sync_caches(self.kube.store.rv)
+        if conf.get("type") == "pymultus":
+            conf = {**conf, "type": "pymultus-shim"}
+        conf = {**conf, "daemonSocketDir": self.daemon.sockdir}
+        offset = self.daemon.log_size()
+        proc = subprocess.run(
+            ["ip", "netns", "exec", self.host.name, *shim_argv(self.mode)],
             input=json.dumps(conf),
             env=env,
             capture_output=True,
@@ -119,6 +156,8 @@ class Node:
             check=False,
             timeout=120,
         )
+        proc.stderr += self.daemon.log_since(offset)
+        return proc
 
     # -- what is left ------------------------------------------------------------------------
 
@@ -151,8 +190,15 @@ def pod_args(
     return args + (f";K8S_POD_UID={uid}" if uid else "")
 
 
-def make_node(names: Names, host: Netns, pod: Netns, workdir: Path) -> Node:
-    """A node with the bridge+host-local cluster network (the stand-in for Calico)."""
+@pytest.fixture(params=MODES)
+def multus_mode(request: pytest.FixtureRequest) -> str:
+    """thin, c (compiled shim + daemon) or py (Python shim + daemon)."""
+    return str(request.param)
+
+
+def make_node(names: Names, host: Netns, pod: Netns, workdir: Path, mode: str = "thin") -> Node:
+    """A node with the bridge+host-local cluster network (the stand-in for Calico); in
+    thick modes with a daemon running in the host namespace."""
     bin_dir = workdir / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     ipam_dir = workdir / "ipam"
@@ -189,8 +235,18 @@ def make_node(names: Names, host: Netns, pod: Netns, workdir: Path) -> Node:
         cluster_conf=cluster_conf,
         kubeconfig=workdir / "kubeconfig",
     )
+    node.mode = mode
+    if mode != "thin":
+        kube.bookmark_interval = 0.05  # the caches catch up on the server's version fast
     node.start_api()
     kube.write_kubeconfig(node.kubeconfig)
+    if mode != "thin":
+        node.daemon = ThickDaemon(host.name, kubeconfig=str(node.kubeconfig))
+        try:
+            node.daemon.start()
+        except BaseException:
+            node.close()
+            raise
     return node
 
 

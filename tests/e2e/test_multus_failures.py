@@ -18,6 +18,7 @@ import pytest
 from _multus_e2e import Node
 from _multus_e2e import cni_error
 from _multus_e2e import make_node
+from _multus_e2e import multus_mode  # noqa: F401 - the fixture
 from _multus_e2e import pod_args
 from _multus_e2e import stdout_json
 from pymultus.testing import Names
@@ -30,13 +31,17 @@ NETS = "k8s.v1.cni.cncf.io/networks"
 
 @pytest.fixture
 def node(
-    cni_names: Names, host_netns: Netns, container_netns: Netns, tmp_path: Path
+    cni_names: Names,
+    host_netns: Netns,
+    container_netns: Netns,
+    tmp_path: Path,
+    multus_mode: str,  # noqa: F811 - the fixture
 ) -> Iterator[Node]:
-    n = make_node(cni_names, host_netns, container_netns, tmp_path)
+    n = make_node(cni_names, host_netns, container_netns, tmp_path, multus_mode)
     try:
         yield n
     finally:
-        n.kube.close()
+        n.close()
 
 
 def bridge_nad(node: Node, name: str, subnet: str = "203.0.113.0/24", **extra: Any) -> None:

@@ -28,6 +28,7 @@ import pytest
 from _multus_e2e import CLUSTER_SUBNET
 from _multus_e2e import Node
 from _multus_e2e import make_node
+from _multus_e2e import multus_mode  # noqa: F401 - the fixture
 from _multus_e2e import only_binaries
 from _multus_e2e import pod_args
 from _multus_e2e import reference_aliases
@@ -58,8 +59,9 @@ def node(
     veth_master: Master,
     tmp_path: Path,
     variant: str,
+    multus_mode: str,  # noqa: F811 - the fixture
 ) -> Iterator[Node]:
-    n = make_node(cni_names, host_netns, container_netns, tmp_path)
+    n = make_node(cni_names, host_netns, container_netns, tmp_path, multus_mode)
     try:
         if variant == "reference":
             reference_aliases(n.bin_dir, {alias: real for real, alias in RENAME.items()})
@@ -72,7 +74,7 @@ def node(
         n.kube.create(seed_pod(), "default")
         yield n
     finally:
-        n.kube.close()
+        n.close()
 
 
 def _uid(node: Node) -> str:

@@ -33,7 +33,18 @@ if TYPE_CHECKING:
 @runtime_checkable
 class Plugin(Protocol):
     """The protocol of a plugin type. ``status`` and ``gc`` are optional: a plugin
-    without them succeeds silently, as the Go skeleton does."""
+    without them succeeds silently, as the Go skeleton does.
+
+    Optional too: ``validate(self, config: dict) -> None``, the static checks of a
+    configuration, as ``pymultus validate`` and ``pymultus dry-run`` call it. ``config``
+    is the plugin's stdin object as a runtime would build it (``name``, ``cniVersion``,
+    ``runtimeConfig`` injected; no ``prevResult``). It must not touch the kernel, the
+    network or files, and should reuse the plugin's own config decoder (so ADD and
+    validate cannot disagree). It raises :class:`~pymultus.cni.errors.CniError` for the
+    first problem; :class:`ConfigError` (a ``CniError``) can also name the key, as a
+    JSON path inside ``config`` (``mode``, ``ipam.addresses[0].address``).
+    :meth:`Request.for_config` builds the request a decoder taking a ``Request`` needs.
+    """
 
     #: Spec versions the plugin accepts; a config must name one of them exactly.
     cni_versions: Sequence[str]
@@ -43,6 +54,23 @@ class Plugin(Protocol):
     def delete(self, req: Request) -> None: ...
 
     def check(self, req: Request) -> None: ...
+
+
+class ConfigError(CniError):
+    """A configuration problem found by a plugin's ``validate``, naming the key.
+
+    :param path: JSON path of the offending key inside the plugin's config
+        (``"mode"``, ``"ipam.routes[1].dst"``), ``""`` for the config as a whole.
+    """
+
+    def __init__(self, code: int, msg: str, details: str = "", *, path: str = "") -> None:
+        super().__init__(code, msg, details)
+        self.path = path
+
+    @classmethod
+    def at(cls, path: str, exc: CniError) -> ConfigError:
+        """``exc`` (code, message, details unchanged) pointing at ``path``."""
+        return cls(exc.code, exc.msg, exc.details, path=path)
 
 
 class PluginRunner(Protocol):
@@ -91,6 +119,18 @@ class Request:
     #: stdin as received; handed unchanged to the IPAM delegate, as the spec says.
     stdin: bytes
     ctx: PluginContext
+
+    @classmethod
+    def for_config(cls, config: dict[str, Any], ctx: PluginContext | None = None) -> Request:
+        """A request holding only ``config`` (no container, netns, interface or CNI_ARGS):
+        what a plugin's ``validate`` hands to a decoder that takes a ``Request``. Its
+        ``ctx`` has no registry unless one is given: delegating from it fails."""
+        import json
+
+        stdin = json.dumps(config).encode()
+        if ctx is None:
+            ctx = PluginContext(registry=None)  # type: ignore[arg-type]
+        return cls(env=CniEnv(command="ADD"), config=config, stdin=stdin, ctx=ctx)
 
     @property
     def command(self) -> str:

@@ -105,7 +105,9 @@ class Daemon:
         self.settings = Settings.from_environ(config.environ)
         self.registry = self.settings.registry()
         self.metrics = Metrics()
-        self.services = DaemonServices(node_name=config.environ.get("PYMULTUS_NODE_NAME", ""))
+        self.services = DaemonServices(
+            node_name=config.environ.get("PYMULTUS_NODE_NAME", ""), environ=config.environ
+        )
         self.pool = WorkerPool(
             config.workers,
             config.queue,

@@ -20,7 +20,9 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from typing import Protocol
 from typing import runtime_checkable
 
@@ -102,9 +104,13 @@ def file_condition(path: str) -> Check:
 class DaemonServices:
     """Handed to setup hooks and, per request, to plugins via ``extras``."""
 
-    def __init__(self, *, node_name: str = "") -> None:
+    def __init__(self, *, node_name: str = "", environ: Mapping[str, str] | None = None) -> None:
         #: ``PYMULTUS_NODE_NAME`` (from the pod's ``spec.nodeName``): filters the pod watch.
         self.node_name = node_name
+        #: The daemon's own environment, read at its edge (its credentials, settings).
+        self.environ: dict[str, str] = dict(environ or {})
+        #: Objects a setup hook shares with the code serving requests, by key.
+        self.shared: dict[str, Any] = {}
         self.readiness = Readiness()
         #: Set when the daemon shuts down.
         self.stop = threading.Event()
@@ -149,6 +155,10 @@ class DaemonServices:
 
 
 def _synced(provider: CacheProvider) -> tuple[bool, str]:
-    if provider.synced():
+    ok = provider.synced()
+    detail = getattr(provider, "detail", None)
+    if callable(detail):
+        return ok, str(detail())
+    if ok:
         return True, f"synced, {provider.size()} objects"
     return False, "initial list not done"

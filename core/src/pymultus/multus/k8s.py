@@ -14,10 +14,13 @@ an API that stays unreachable or answers 5xx through the short retry budget is c
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import time
+from collections import deque
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -35,6 +38,8 @@ NAD_VERSION = "v1"
 NAD_PLURAL = "network-attachment-definitions"
 #: The event source component.
 COMPONENT = "pymultus"
+#: Requests a :class:`LiveKubeSource` remembers (``.requests``).
+REQUEST_LOG = 256
 
 T = TypeVar("T")
 
@@ -192,8 +197,9 @@ class LiveKubeSource:
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         self._apis: tuple[Any, Any, Any] | None = None
-        #: Every request made (method, path-ish, status), for logs and tests.
-        self.requests: list[tuple[str, str, int]] = []
+        #: The latest requests made (method, path-ish, status), for logs and tests;
+        #: bounded, as a daemon shares one source across many calls.
+        self.requests: deque[tuple[str, str, int]] = deque(maxlen=REQUEST_LOG)
 
     # -- client setup -------------------------------------------------------------------
 
@@ -234,11 +240,20 @@ class LiveKubeSource:
 
     # -- requests -----------------------------------------------------------------------
 
-    def _call(self, what: str, fn: Callable[[], Any], *, allow_404: bool) -> Any | None:
-        """Run one request with the retry policy; ``None`` for a tolerated 404."""
+    def _call(
+        self,
+        what: str,
+        fn: Callable[[], Any],
+        *,
+        allow_404: bool,
+        policy: RetryPolicy | None = None,
+    ) -> Any | None:
+        """Run one request with the retry policy (``policy`` or the source's); ``None``
+        for a tolerated 404. Thread-safe: a daemon shares one source across workers."""
         from kubernetes.client.exceptions import ApiException
 
-        deadline = time.monotonic() + self.policy.budget
+        policy = policy or self.policy
+        deadline = time.monotonic() + policy.budget
         while True:
             try:
                 resp = fn()
@@ -260,9 +275,9 @@ class LiveKubeSource:
                 self.requests.append((what.split(" ", 1)[0], what, int(resp.status)))
                 data = resp.data
                 return json.loads(data) if data else {}
-            if not retriable or time.monotonic() + self.policy.interval > deadline:
+            if not retriable or time.monotonic() + policy.interval > deadline:
                 raise err
-            self._sleep(self.policy.interval)
+            self._sleep(policy.interval)
 
     def _api_error(self, what: str, status: int, exc: Any) -> KubeApiError:
         message = exc.reason or ""
@@ -371,21 +386,176 @@ class LiveKubeSource:
             "count": 1,
         }
         # Events are advisory: one attempt, no retry budget spent on them.
-        saved = self.policy
-        self.policy = RetryPolicy(budget=0.0, interval=saved.interval, timeout=saved.timeout)
-        try:
-            self._call(
-                f"POST event {pod.ref}",
-                lambda: core.create_namespaced_event(
-                    pod.namespace,
-                    body,
-                    _preload_content=False,
-                    _request_timeout=self.policy.timeout,
-                ),
-                allow_404=False,
+        once = RetryPolicy(budget=0.0, interval=self.policy.interval, timeout=self.policy.timeout)
+        self._call(
+            f"POST event {pod.ref}",
+            lambda: core.create_namespaced_event(
+                pod.namespace, body, _preload_content=False, _request_timeout=once.timeout
+            ),
+            allow_404=False,
+            policy=once,
+        )
+
+    # -- lists and watches (the daemon's caches) ------------------------------------------
+
+    @property
+    def server(self) -> str:
+        """The API server's URL (loads the credentials on first use)."""
+        api, _, _ = self._api()
+        return str(api.configuration.host)
+
+    def close(self) -> None:
+        """Release the connection pool (a daemon replaces a source whose kubeconfig
+        changed)."""
+        apis, self._apis = self._apis, None
+        if apis is not None:
+            with contextlib.suppress(Exception):
+                apis[0].close()
+
+    def _list_fn(self, kind: str) -> Callable[..., Any]:
+        _, core, custom = self._api()
+        if kind == "pods":
+            return core.list_pod_for_all_namespaces  # type: ignore[no-any-return]
+        if kind == NAD_PLURAL:
+            return functools.partial(
+                custom.list_cluster_custom_object, NAD_GROUP, NAD_VERSION, NAD_PLURAL
             )
+        raise ValueError(f"no list for {kind!r}")
+
+    def list_page(
+        self,
+        kind: str,
+        *,
+        field_selector: str = "",
+        limit: int = 500,
+        cont: str = "",
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        """One page of a list across all namespaces (``kind``: ``pods`` or
+        ``network-attachment-definitions``), as decoded JSON. One attempt: the caller
+        owns retries. Failures raise :class:`KubeApiError` (``status`` 410 for an
+        expired ``continue``)."""
+        fn = self._list_fn(kind)
+        kwargs: dict[str, Any] = {"limit": limit}
+        if field_selector:
+            kwargs["field_selector"] = field_selector
+        if cont:
+            kwargs["_continue"] = cont
+        once = RetryPolicy(budget=0.0, interval=self.policy.interval, timeout=self.policy.timeout)
+        out = self._call(
+            f"LIST {kind}",
+            lambda: fn(
+                _preload_content=False,
+                _request_timeout=(self.policy.timeout[0], timeout),
+                **kwargs,
+            ),
+            allow_404=False,
+            policy=once,
+        )
+        return out if isinstance(out, dict) else {}
+
+    def watch(
+        self,
+        kind: str,
+        *,
+        resource_version: str,
+        field_selector: str = "",
+        timeout_seconds: int = 300,
+        read_timeout: float = 90.0,
+    ) -> WatchStream:
+        """Open a watch from ``resource_version`` with bookmarks; iterate the returned
+        stream for the decoded events. Failing to open raises :class:`KubeApiError`."""
+        fn = self._list_fn(kind)
+        kwargs: dict[str, Any] = {
+            "watch": True,
+            "allow_watch_bookmarks": True,
+            "resource_version": resource_version,
+            "timeout_seconds": timeout_seconds,
+        }
+        if field_selector:
+            kwargs["field_selector"] = field_selector
+        once = RetryPolicy(budget=0.0, interval=self.policy.interval, timeout=self.policy.timeout)
+        holder: list[Any] = []
+
+        def start() -> Any:
+            resp = fn(
+                _preload_content=False,
+                _request_timeout=(self.policy.timeout[0], read_timeout),
+                **kwargs,
+            )
+            holder.append(resp)
+            return _NoBody(resp.status)
+
+        self._call(f"WATCH {kind}", start, allow_404=False, policy=once)
+        return WatchStream(holder[0])
+
+
+class _NoBody:
+    """What :meth:`LiveKubeSource._call` sees of a watch response (the body streams)."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.data = b""
+
+
+class WatchStream:
+    """The events of one open watch, decoded, one per line of the stream.
+
+    Iteration ends when the server ends the stream cleanly; a broken stream raises
+    ``OSError`` (or a urllib3 error). :meth:`shutdown` (from another thread) breaks a
+    blocked read, so a stopping daemon does not wait for the next event."""
+
+    def __init__(self, response: Any) -> None:
+        self._resp = response
+        self._complete = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        from urllib3.exceptions import HTTPError
+        from urllib3.exceptions import ReadTimeoutError
+
+        buf = b""
+        chunks = self._resp.stream(65536, decode_content=True)
+        try:
+            while True:
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    self._complete = True
+                    break
+                except ReadTimeoutError:
+                    raise TimeoutError("watch: nothing received within the read timeout") from None
+                except HTTPError as exc:
+                    raise ConnectionError(f"watch stream broken: {exc}") from None
+                buf += chunk
+                while True:
+                    line, sep, rest = buf.partition(b"\n")
+                    if not sep:
+                        break
+                    buf = rest
+                    if line.strip():
+                        event = json.loads(line)
+                        if isinstance(event, dict):
+                            yield event
         finally:
-            self.policy = saved
+            self.close()
+        if buf.strip():
+            event = json.loads(buf)
+            if isinstance(event, dict):
+                yield event
+
+    def shutdown(self) -> None:
+        with contextlib.suppress(Exception):
+            self._resp.shutdown()
+
+    def close(self) -> None:
+        """Give the connection back: reusable after a complete stream; closed first when
+        the stream was left part-read (else the next request on it would read the rest
+        of this one as its answer)."""
+        if not self._complete:
+            with contextlib.suppress(Exception):
+                self._resp.close()
+        with contextlib.suppress(Exception):
+            self._resp.release_conn()
 
 
 # -- in-memory (tests, and a base for other backends) ---------------------------------------

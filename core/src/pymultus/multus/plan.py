@@ -109,6 +109,10 @@ class Plan:
     routes: RoutePlan = field(default_factory=RoutePlan)
     #: Tolerant planning (DEL) collects errors here instead of raising them.
     problems: list[CniError] = field(default_factory=list)
+    #: Parallel to ``problems``: the input each came from (``clusterNetwork``,
+    #: ``defaultNetworks[i]``, ``default-network`` (the pod annotation), ``networks``
+    #: (the annotation as a whole), ``networks[i]`` (its element i), ``default-route``).
+    problem_sites: list[str] = field(default_factory=list)
     #: The API could not be asked (tolerant planning only).
     api_unreachable: bool = False
 
@@ -171,19 +175,20 @@ def build_plan(
     k8s = parse_k8s_args(cni_args)
     plan = Plan(conf=conf, k8s=k8s, ifname=ifname, container_id=container_id, pod=pod)
 
-    def attempt(fn: Callable[[], T]) -> T | None:
+    def attempt(fn: Callable[[], T], site: str) -> T | None:
         try:
             return fn()
         except CniError as exc:
             if not tolerant:
                 raise
             plan.problems.append(exc)
+            plan.problem_sites.append(site)
             if exc.code == TRY_AGAIN_LATER:
                 plan.api_unreachable = True
             return None
 
     if pod is None and fetch and pod_networks and source is not None and k8s.name and k8s.namespace:
-        found = attempt(lambda: fetch_pod(source, k8s, tolerant=tolerant))
+        found = attempt(lambda: fetch_pod(source, k8s, tolerant=tolerant), "pod")
         if found is None and not plan.api_unreachable and not tolerant:
             plan.pod_missing = True
             return plan
@@ -195,16 +200,18 @@ def build_plan(
     # 1. the cluster network (index 0) and the networks every pod gets
     if conf.cluster_network:
         found_net = attempt(
-            lambda: _named_network(conf, conf.cluster_network, source, "cluster", "clusterNetwork")
+            lambda: _named_network(conf, conf.cluster_network, source, "cluster", "clusterNetwork"),
+            "clusterNetwork",
         )
         if found_net is not None:
             delegates.append(found_net)
         if not pod_ns or pod_ns not in conf.system_namespaces:
-            for value in conf.default_networks:
+            for i, value in enumerate(conf.default_networks):
                 d = attempt(
                     functools.partial(
                         _named_network, conf, value, source, "default", "defaultNetworks"
-                    )
+                    ),
+                    f"defaultNetworks[{i}]",
                 )
                 if d is not None:
                     delegates.append(d)
@@ -223,7 +230,7 @@ def build_plan(
 
     # 2. the pod's annotations
     if pod is not None and pod_networks:
-        override = attempt(lambda: _default_network_override(conf, pod, source))
+        override = attempt(lambda: _default_network_override(conf, pod, source), "default-network")
         if override is not None:
             if delegates and delegates[0].origin == "cluster":
                 delegates[0] = override
@@ -234,10 +241,14 @@ def build_plan(
                 pod.annotations.get(NETWORKS_ANNOTATION, ""),
                 default_namespace=pod.namespace,
                 pod=pod.ref,
-            )
+            ),
+            "networks",
         )
         for sel in selections or ():
-            d = attempt(functools.partial(_annotation_network, conf, pod, sel, source))
+            d = attempt(
+                functools.partial(_annotation_network, conf, pod, sel, source),
+                f"networks[{sel.index}]",
+            )
             if d is not None:
                 delegates.append(d)
 
@@ -246,7 +257,7 @@ def build_plan(
 
     # 3. interface names, arguments, routes
     _finish(plan, delegates, tolerant)
-    routes = attempt(lambda: plan_routes(plan.delegates))
+    routes = attempt(lambda: plan_routes(plan.delegates), "default-route")
     if routes is not None:
         plan.routes = routes
     return plan
@@ -337,6 +348,13 @@ def _annotation_network(
     )
 
 
+def _site(d: Delegate) -> str:
+    """The ``problem_sites`` name of the input a delegate came from."""
+    if d.selection is not None:
+        return "default-network" if d.origin == "cluster" else f"networks[{d.selection.index}]"
+    return "clusterNetwork" if d.origin == "cluster" else "defaultNetworks"
+
+
 def _finish(plan: Plan, delegates: list[Delegate], tolerant: bool) -> None:
     """Indexes, interface names (requested, else eth0 for the cluster network, else
     ``net<index>``), runtimeConfig and CNI_ARGS."""
@@ -357,6 +375,7 @@ def _finish(plan: Plan, delegates: list[Delegate], tolerant: bool) -> None:
             if not tolerant:
                 raise err
             plan.problems.append(err)
+            plan.problem_sites.append(_site(d))
         taken[d.ifname] = d
         rc = (
             dict(conf.runtime_config)

@@ -58,6 +58,9 @@ if TYPE_CHECKING:
     from pymultus.engine.chain import RuntimeConf
     from pymultus.plugin import Request
 
+#: Where the daemon puts its services in ``ctx.extras`` (``pymultus.daemon.services.
+#: EXTRAS_KEY``; not imported, thin mode does not load the daemon package).
+DAEMON_EXTRAS_KEY = "pymultus.daemon"
 #: Multus's readiness poll: every second, up to 45 s (tests override via ctx.extras).
 READINESS_TIMEOUT = 45.0
 READINESS_INTERVAL = 1.0
@@ -147,14 +150,24 @@ class _Call:
 
     @property
     def source(self) -> KubeSource | None:
-        """An injected source (daemon, tests) or the live API; ``None`` without one."""
+        """An injected source (tests), the daemon's (watch caches in front of warm
+        live clients), or the live API; ``None`` without one."""
         if not self._source_ready:
-            injected = self.req.ctx.extras.get("kube_source")
-            self._source = (
-                injected
-                if injected is not None
-                else open_kube_source(self.conf.kubeconfig, self.req.env.extra)
-            )
+            extras = self.req.ctx.extras
+            injected = extras.get("kube_source")
+            if injected is not None:
+                self._source = injected
+            elif extras.get(DAEMON_EXTRAS_KEY) is not None:
+                from pymultus.multus.cache_source import daemon_source
+
+                self._source = daemon_source(
+                    extras[DAEMON_EXTRAS_KEY],
+                    self.conf.kubeconfig,
+                    self.req.env.extra,
+                    pod_uid=self.k8s.uid,
+                )
+            else:
+                self._source = open_kube_source(self.conf.kubeconfig, self.req.env.extra)
             self._source_ready = True
         return self._source
 

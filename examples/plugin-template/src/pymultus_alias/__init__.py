@@ -12,6 +12,8 @@ The alias is the free-text label the kernel keeps per link (``IFLA_IFALIAS``, sh
   sets the alias and passes the previous result on unchanged.
 * DEL clears the alias; a netns or link that is already gone is success.
 * CHECK verifies that the interface carries the configured alias.
+* ``validate`` (optional in the protocol) runs the same config parsing without the
+  kernel, for ``pymultus validate`` and ``pymultus dry-run``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pymultus import Result
 from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import INVALID_NETNS
 from pymultus.cni.errors import INVALID_NETWORK_CONFIG
+from pymultus.plugin import ConfigError
 
 if TYPE_CHECKING:
     from pyroute2 import IPRoute
@@ -126,6 +129,14 @@ class Alias:
             assert found is not None  # missing_ok=False raises instead of yielding None
             _set_alias(*found, conf.alias, req.ifname)
         return prev  # core encodes it in the config's cniVersion
+
+    def validate(self, config: dict[str, Any]) -> None:
+        """Static checks only: the parsing ADD does, pointed at the key it is about."""
+        try:
+            AliasConf.from_request(Request.for_config(config))
+        except CniError as exc:
+            key = "runtimeConfig.aliases" if "aliases" in exc.msg else "alias"
+            raise ConfigError.at(key, exc) from None
 
     def delete(self, req: Request) -> None:
         if not req.netns:

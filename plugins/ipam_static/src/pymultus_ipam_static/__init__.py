@@ -38,6 +38,7 @@ from pymultus.cni.result import IPConfig
 from pymultus.cni.result import Result
 from pymultus.cni.result import Route
 from pymultus.net import gotypes as go
+from pymultus.plugin import ConfigError
 from pymultus.plugin import Request
 
 _ADDRESS = go.struct(
@@ -209,6 +210,15 @@ class Static:
             ips.append(IPConfig(address=go.cidr_str(addr.ip, addr.prefixlen), gateway=gateway))
         return Result(ips=ips, routes=conf.routes, dns=conf.dns)
 
+    def validate(self, config: dict[str, Any]) -> None:
+        """Static checks: the whole of ``load_conf`` (it reads nothing but the config).
+        ``config`` is the stdin of the plugin that delegates to ``static``. Errors about
+        an address point at the first configured one that does not parse."""
+        try:
+            load_conf(Request.for_config(config))
+        except CniError as exc:
+            raise ConfigError.at(_culprit(config, exc.msg), exc) from None
+
     def delete(self, req: Request) -> None:
         """Nothing was allocated, so nothing is released."""
 
@@ -230,3 +240,26 @@ class Static:
                 if addr.gateway is None or addr.gateway == go.parse_ip(ipc.gateway):
                     break
                 raise _fail(f"static: Failed to match addr {parsed[0]} on interface {req.ifname}")
+
+
+def _culprit(config: dict[str, Any], msg: str) -> str:
+    """The JSON path of the key a ``load_conf`` message is about (``""``: unknown)."""
+    if "'ipam' key" in msg:
+        return "ipam"
+    sources = (
+        ("'address' field", ("ipam", "addresses"), "address"),
+        ("'ips' field", ("runtimeConfig", "ips"), None),
+        ("'ips' field", ("args", "cni", "ips"), None),
+    )
+    for marker, keys, member in sources:
+        if marker not in msg:
+            continue
+        node: Any = config
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        for i, item in enumerate(node if isinstance(node, list) else ()):
+            text = item.get(member) if member and isinstance(item, dict) else item
+            if isinstance(text, str) and go.parse_cidr(text) is None:
+                path = ".".join(keys) + f"[{i}]"
+                return f"{path}.{member}" if member else path
+    return ""

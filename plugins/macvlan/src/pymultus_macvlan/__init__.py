@@ -56,6 +56,7 @@ from pymultus.cni.result import Interface
 from pymultus.cni.result import IPConfig
 from pymultus.cni.result import Result
 from pymultus.net import gotypes as go
+from pymultus.plugin import ConfigError
 from pymultus.plugin import Request
 
 MODES = {"": "bridge", "bridge": "bridge", "private": "private", "vepa": "vepa"}
@@ -117,6 +118,21 @@ def decode(req: Request, prefix: str = "failed to load netconf: ") -> MacvlanCon
             options=[s or "" for s in dns.get("options", [])],
         ),
     )
+
+
+def kernel_mode(conf: MacvlanConf) -> str:
+    """The kernel's name of ``conf.mode``; an unknown mode is the reference's error."""
+    if conf.mode not in MODES:
+        raise _fail(f'unknown macvlan mode: "{conf.mode}"')
+    return MODES[conf.mode]
+
+
+def parse_conf_mac(text: str) -> str:
+    """A configured MAC in the kernel's form; a bad one is the reference's error."""
+    try:
+        return go.mac_str(go.parse_mac(text))
+    except ValueError as exc:
+        raise _fail(f"invalid args {text} for MAC addr: {exc}") from None
 
 
 def load_conf(
@@ -193,21 +209,15 @@ class Macvlan:
         with contextlib.ExitStack() as stack:
             socks = _Sockets(stack, req, quoted=False)
             conf = socks.conf
-            if conf.mode not in MODES:
-                raise _fail(f'unknown macvlan mode: "{conf.mode}"')
+            mode = kernel_mode(conf)
             tmp = link.temp_name()
-            mac = None
-            if conf.mac:
-                try:
-                    mac = go.mac_str(go.parse_mac(conf.mac))
-                except ValueError as exc:
-                    raise _fail(f"invalid args {conf.mac} for MAC addr: {exc}") from None
+            mac = parse_conf_mac(conf.mac) if conf.mac else None
             try:
                 link.create_macvlan(
                     socks.master_side,
                     tmp,
                     socks.master_index,
-                    MODES[conf.mode],
+                    mode,
                     netns_fd=None if socks.host is None else socks.fd,
                     mtu=conf.mtu,
                     mac=mac,
@@ -277,12 +287,11 @@ class Macvlan:
                 raise _fail(f"Container Interface name in prevResult: {intf.name} not found")
             if found.kind != "macvlan":
                 raise _fail(f"Error: Container interface {intf.name} not of type macvlan")
-            if conf.mode not in MODES:
-                raise _fail(f'unknown macvlan mode: "{conf.mode}"')
-            if found.macvlan_mode != MODES[conf.mode]:
+            mode = kernel_mode(conf)
+            if found.macvlan_mode != mode:
                 raise _fail(
                     f"Container macvlan mode {found.macvlan_mode} does not match "
-                    f"expected value: {MODES[conf.mode]}"
+                    f"expected value: {mode}"
                 )
             if intf.mac and intf.mac != found.mac:
                 raise _fail(
@@ -290,6 +299,23 @@ class Macvlan:
                 )
             iface.check_addresses(socks.cont, req.ifname, prev.ips)
             iface.check_routes(socks.cont, prev.routes)
+
+    def validate(self, config: dict[str, Any]) -> None:
+        """Static checks (no kernel): the JSON as ADD decodes it, the mode, the MAC
+        (``runtimeConfig.mac`` wins over ``mac``, as in ADD). The master and the MTU
+        bounds need the node and are left to ADD."""
+        conf = decode(Request.for_config(config))
+        try:
+            kernel_mode(conf)
+        except CniError as exc:
+            raise ConfigError.at("mode", exc) from None
+        runtime_mac = (config.get("runtimeConfig") or {}).get("mac")
+        mac, where = (runtime_mac, "runtimeConfig.mac") if runtime_mac else (conf.mac, "mac")
+        if mac:
+            try:
+                parse_conf_mac(str(mac))
+            except CniError as exc:
+                raise ConfigError.at(where, exc) from None
 
     def status(self, req: Request) -> None:
         """HEAD: the config must parse; IPAM, if any, answers for the network."""

@@ -63,6 +63,7 @@ from pymultus.cni.errors import CniError
 from pymultus.cni.result import Result
 from pymultus.engine.atomic import write_atomic
 from pymultus.net import gotypes as go
+from pymultus.plugin import ConfigError
 from pymultus.plugin import Request
 
 if TYPE_CHECKING:
@@ -463,6 +464,30 @@ class Tuning:
                     iface.mac = conf.mac
         return prev
 
+    def validate(self, config: dict[str, Any]) -> None:
+        """Static checks (no kernel, no files): what ADD checks before touching anything
+        (duplicate sysctl keys, the JSON as decoded, ``args.cni.sysctl`` needing a
+        ``sysctl`` map, each key under ``/proc/sys/net``, the MAC). The allow-list is a
+        node's file and is left to ADD."""
+        req = Request.for_config(config)
+        conf = load_conf(req)
+        try:
+            sysctls = conf.sysctls()
+        except CniError as exc:
+            raise ConfigError.at("args.cni.sysctl", exc) from None
+        from_args = set(conf.args_sysctl)
+        for key in sysctls:
+            try:
+                sysctl_path(key, "IFNAME")
+            except CniError as exc:
+                where = "args.cni.sysctl" if key in from_args else "sysctl"
+                raise ConfigError.at(f"{where}[{json.dumps(key)}]", exc) from None
+        if conf.mac:
+            try:
+                parse_mac(conf.mac)
+            except CniError as exc:
+                raise ConfigError.at(_mac_key(config, conf.mac), exc) from None
+
     def delete(self, req: Request) -> None:
         conf = load_conf(req, strict=False)
         backup = backup_path(req, conf.data_dir)
@@ -548,6 +573,18 @@ class Tuning:
                 f"Error: Tuning configured Transmit Queue Length of {name} is {conf.txqlen}, "
                 f"current value is {target.txqlen}"
             )
+
+
+def _mac_key(config: dict[str, Any], mac: str) -> str:
+    """Which key the effective MAC came from (for messages only)."""
+    args = config.get("args")
+    cni = args.get("cni") if isinstance(args, dict) else None
+    if isinstance(cni, dict) and cni.get("mac") == mac:
+        return "args.cni.mac"
+    runtime = config.get("runtimeConfig")
+    if isinstance(runtime, dict) and runtime.get("mac") == mac:
+        return "runtimeConfig.mac"
+    return "mac"
 
 
 def _go_bool(value: bool) -> str:
