@@ -4,14 +4,14 @@
 PY := .venv/bin/python
 
 setup:
-	./scripts/setup.sh
+	@./scripts/setup.sh
 
 # Tests also need podman (a real container runtime) and what it needs here.
 setup-test:
-	PYMULTUS_WITH_PODMAN=1 ./scripts/setup.sh
+	@PYMULTUS_WITH_PODMAN=1 ./scripts/setup.sh
 
 demo: setup
-	./scripts/demo.sh
+	@./scripts/demo.sh
 
 test: setup-test lint typecheck
 	$(PY) -m pytest -q

@@ -182,6 +182,8 @@ class Bench:
         self.daemon_log = work / "daemon.log"
         self.daemon: subprocess.Popen[bytes] | None = None
         self.c_shim = str(REPO / ".cache" / "shim" / "pymultus-shim")
+        #: Each Go process of the direct side, ms, by "binary COMMAND".
+        self.go_calls: dict[str, list[float]] = defaultdict(list)
 
     # -- the daemon ------------------------------------------------------------------------
 
@@ -302,6 +304,7 @@ class Bench:
             elapsed = (time.perf_counter_ns() - t0) / 1e6
             if proc.returncode != 0:
                 raise RuntimeError(f"{binary} {command}: {proc.stdout!r} {proc.stderr!r}")
+            self.go_calls[f"{binary} {command}"].append(elapsed)
             return elapsed, (json.loads(proc.stdout) if proc.stdout.strip() else None)
 
         cl = self.cluster
@@ -343,6 +346,30 @@ class Bench:
                 side = m.group(2).rsplit("-", 1)[-1]
                 found[f"{side} {m.group(1)}"].append(float(m.group(3)))
         return found
+
+    def phases(self, rounds: int) -> dict[str, dict[str, float]]:
+        """The meta-plugin's own phase timings in the daemon (its verbose log), from
+        extra compiled-shim rounds run after the measured ones, ms (medians)."""
+        log = self.work / "multus-verbose.log"
+        saved = dict(self.netconf)
+        self.netconf.update(logLevel="verbose", logFile=str(log), logToStderr=False)
+        try:
+            for _ in range(rounds):
+                self.pymultus("c")
+        finally:
+            self.netconf = saved
+        found: dict[str, dict[str, list[float]]] = {
+            "ADD": defaultdict(list),
+            "DEL": defaultdict(list),
+        }
+        for line in log.read_text().splitlines():
+            m = re.search(r"timing (ADD|DEL): (.*)$", line)
+            if not m:
+                continue
+            for part in m.group(2).split():
+                name, _, value = part.partition("=")
+                found[m.group(1)][name].append(float(value.removesuffix("ms")))
+        return {verb: {k: median(v) for k, v in d.items()} for verb, d in found.items()}
 
     def interpreter(self, n: int) -> dict[str, float]:
         out: dict[str, list[float]] = defaultdict(list)
@@ -425,6 +452,7 @@ def inner(a: argparse.Namespace) -> int:
                     samples[side].append(bench.pymultus(side))
         rss, peak = bench.daemon_rss_mib()
         daemon = bench.daemon_times()
+        phases = bench.phases(max(15, a.n // 2))
         interp = bench.interpreter(max(10, a.n // 3))
         imports = bench.importtime()
     finally:
@@ -477,6 +505,33 @@ def inner(a: argparse.Namespace) -> int:
             f"{'met' if r.value <= 1.2 else 'MISSED'}"
         )
     print(f"- daemon RSS after the run: {rss:.1f} MiB (peak {peak:.1f} MiB)\n")
+    go = {k: median(v) for k, v in bench.go_calls.items()}
+    print(
+        "### Where the daemon's ADD and DEL go (meta-plugin phases, verbose pass after the run)\n"
+    )
+    for verb in ("ADD", "DEL"):
+        print(md_header([f"{verb} phase in the daemon", "median ms"]))
+        for k, v in phases.get(verb, {}).items():
+            print(md_row([k, v]))
+        print()
+    print(md_header(["Go process of the direct side", "median ms"]))
+    for k, v in go.items():
+        print(md_row([k, v]))
+    chain_py = phases.get("ADD", {}).get("delegate:net1")
+    chain_go = go.get("macvlan ADD", 0.0) + go.get("tuning ADD", 0.0)
+    if chain_py is not None and chain_go:
+        print(
+            f"\n- the seed chain alone, ADD: in the daemon (Python macvlan+static+tuning, "
+            f"in-process) {chain_py:.2f} ms vs Go macvlan(+static)+tuning execs "
+            f"{chain_go:.2f} ms: {chain_py / chain_go:.2f}x (medians of separate passes)"
+        )
+    bridge = phases.get("ADD", {}).get("delegate:eth0")
+    if bridge is not None and go.get("bridge ADD"):
+        print(
+            f"- the cluster network, ADD: Go bridge exec'd by the daemon {bridge:.2f} ms vs "
+            f"run directly {go['bridge ADD']:.2f} ms"
+        )
+    print()
     print("### Thin mode breakdown\n")
     print(md_header(["process start", "median ms"]))
     for k, v in interp.items():

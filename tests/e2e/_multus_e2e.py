@@ -8,8 +8,9 @@ call; ``c`` and ``py`` run the compiled or the Python ``pymultus-shim`` against 
 ``pymultus daemon`` started in the host namespace (:mod:`_thick_e2e`), with the netconf's
 type changed to ``pymultus-shim`` as a thick node has it. In thick mode a call's
 ``stderr`` is the shim's plus what the daemon logged meanwhile (the meta-plugin's
-``logToStderr`` lines are written by the daemon), and before each call the harness
-waits until the daemon's caches have seen everything the fake API server holds.
+``logToStderr`` lines are written by the daemon); before each call the harness waits
+until the daemon's caches have seen everything the fake API server holds, and after it
+until the daemon has posted the call's events (it posts them in the background).
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ class Node:
             check=False,
             timeout=120,
         )
+        self.daemon.wait_events()
         proc.stderr += self.daemon.log_since(offset)
         return proc
 

@@ -3,7 +3,8 @@
 
 The daemon gets its own credentials (``PYMULTUS_KUBECONFIG``: the fake API server's
 kubeconfig) and a node name, so it keeps the NAD cache and this node's pod cache; its
-stderr (its own log and the meta-plugin's ``logToStderr`` lines) goes to a file.
+stderr (its own log and the meta-plugin's ``logToStderr`` lines) goes to a file. It
+posts pod events in the background: :meth:`ThickDaemon.wait_events` waits for them.
 """
 
 from __future__ import annotations
@@ -150,6 +151,15 @@ class ThickDaemon:
                     f"caches at {versions}, not at {resource_version}:\n{self.log_text()}"
                 )
             time.sleep(0.02)
+
+    def wait_events(self, timeout: float = 10.0) -> None:
+        """Until the daemon has posted (or given up on) every event it queued: events
+        go out in the background, after the CNI answer."""
+        deadline = time.monotonic() + timeout
+        while self.metric("pymultus_events_pending") > 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"events still pending after {timeout}s")
+            time.sleep(0.01)
 
     def metric(self, name: str, **labels: str) -> float:
         from prometheus_client.parser import text_string_to_metric_families

@@ -99,6 +99,8 @@ def test_hotplug_add_and_del(node: Node, veth_master: Master) -> None:
         node.kube.pod("default", "samplepod")["metadata"].get("annotations") or {}
     )
     assert node.kube.calls("PUT") == []
+    assert node.daemon is not None
+    node.daemon.wait_events()  # posted in the background
     events = [e["message"] for e in node.kube.events("default")]
     assert events == ["Add net7 [10.1.1.150/24] from macvlan-conf"]
 

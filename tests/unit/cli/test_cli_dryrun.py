@@ -603,4 +603,65 @@ def test_cluster_network_that_cannot_be_found(
         "failed to get clusterNetwork 'nowhere' in namespace kube-system: cannot find network 'nowhere'"
     )
     assert pod["leftOut"] == ["clusterNetwork"]
-    assert ifaces(pod) == [("net1", "default/macvlan-conf", "annotation")]
+    # eth0 keeps a stand-in, so the rest is numbered as ADD would number it
+    assert ifaces(pod) == [
+        ("eth0", "(cluster network placeholder)", "cluster"),
+        ("net1", "default/macvlan-conf", "annotation"),
+    ]
+    assert pod["interfaces"][0]["placeholder"] is True
+
+
+def test_broken_nad_config_points_at_the_nad_and_its_user(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "all.yaml").write_text(
+        "apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata: {name: broken}\n"
+        'spec:\n  config: \'{"cniVersion": "1.0.0", "type": "macvlan",\'\n---\n'
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {k8s.v1.cni.cncf.io/networks: broken}\n"
+    )
+    code, out, _ = run_cli(
+        ["dry-run", "-f", str(tmp_path / "all.yaml"), *PINNED, "-o", "json"], monkeypatch, capsys
+    )
+    assert code == 1
+    ((problem,),) = [p["problems"] for p in json.loads(out)["pods"]]
+    assert (problem["location"]["document"], problem["location"]["path"]) == (0, "spec.config")
+    assert problem["message"].endswith(
+        "spec.config is not valid JSON: unexpected end of JSON input"
+    )
+    assert problem["context"] == (
+        f'used by {tmp_path / "all.yaml"}[1] Pod default/p: metadata.annotations["k8s.v1.cni.cncf.io/networks"][0]'
+    )
+
+
+def test_namespace_and_cni_args_options(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(
+        [
+            "dry-run",
+            "-f",
+            "examples/seed",
+            "-n",
+            "team",
+            "--cni-args",
+            "K8S_POD_UID=u-1;FOO=bar",
+            *PINNED,
+            "-o",
+            "json",
+        ],
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0
+    (pod,) = json.loads(out)["pods"]
+    assert (pod["pod"]["namespace"], pod["runtimeCniArgs"]) == ("team", "K8S_POD_UID=u-1;FOO=bar")
+    net1 = pod["interfaces"][1]
+    assert net1["network"] == "team/macvlan-conf"  # the NAD took the same default namespace
+    # Multus's five keys first, then the runtime's pairs appended (a set key is repeated)
+    assert net1["cniArgs"] == (
+        "IgnoreUnknown=true;K8S_POD_NAMESPACE=;K8S_POD_NAME=;K8S_POD_INFRA_CONTAINER_ID=;"
+        "K8S_POD_UID=u-1;K8S_POD_UID=u-1;FOO=bar;MAC=c2:b0:57:49:47:f1;IP=10.1.1.101/24"
+    )
+    (warning,) = json.loads(out)["warnings"]
+    assert warning["message"].startswith("--cni-args name no pod (K8S_POD_NAMESPACE/K8S_POD_NAME)")
+    assert warning["location"]["object"] == "Pod team/samplepod"

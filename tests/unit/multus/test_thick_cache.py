@@ -21,6 +21,7 @@ from pymultus.multus.k8s import PodInfo
 from pymultus.multus.thick import NADS_CACHE
 from pymultus.multus.thick import PODS_CACHE
 from pymultus.multus.thick import SHARED_KEY
+from pymultus.multus.thick import EventPoster
 from pymultus.multus.thick import ThickKube
 from pymultus.multus.thick import WatchCache
 from pymultus.multus.thick import daemon_setup
@@ -350,11 +351,12 @@ def test_source_choice(kube, kubeconfig, tmp_path, running):
     assert isinstance(thick.source_for(kubeconfig, {}), CachedKubeSource)
     # no kubeconfig in the netconf: the daemon's own credentials, with the caches
     assert isinstance(thick.source_for("", {}), CachedKubeSource)
-    # another API server: live only
+    # another API server: no caches in front, every read is live
     with FakeKube() as other:
         path = str(other.write_kubeconfig(tmp_path / "other"))
         src = thick.source_for(path, {})
-        assert isinstance(src, LiveKubeSource) and src.server == other.url
+        assert isinstance(src, CachedKubeSource) and (src.nads, src.pods) == (None, None)
+        assert isinstance(src.live, LiveKubeSource) and src.live.server == other.url
     # no credentials anywhere: no API
     assert ThickKube({}).source_for("", {}) is None
     # warm: the same source object for the same file, a new one once it changes
@@ -397,5 +399,46 @@ def test_daemon_setup_without_credentials_keeps_no_cache(tmp_path):
     assert services.readiness.ready()
     assert daemon_source(services, "", {}) is None
     path = str(tmp_path / "kc")
-    src = daemon_source(services, path, {})
-    assert isinstance(src, LiveKubeSource) and src.kubeconfig == path
+    src = daemon_source(services, path, {})  # the netconf's kubeconfig, live, warm
+    assert isinstance(src, CachedKubeSource) and (src.nads, src.pods) == (None, None)
+    assert isinstance(src.live, LiveKubeSource) and src.live.kubeconfig == path
+    assert src.events is services.shared[SHARED_KEY].events  # events in the background
+    services.shutdown()
+
+
+def test_events_are_posted_in_the_background(kube, kubeconfig):
+    uid = kube.add_pod("default", "p", node="node-a")["metadata"]["uid"]
+    live = LiveKubeSource(kubeconfig=kubeconfig, environ={})
+    pod = live.get_pod("default", "p")
+    assert pod is not None and pod.uid == uid
+    poster = EventPoster(limit=3)
+    stop = threading.Event()
+    src = CachedKubeSource(live, events=poster)
+    kube.delay("POST", r"/events$", 0.3, times=1)  # the first one is slow
+    t0 = time.monotonic()
+    src.post_event(pod, "Normal", "AddedInterface", "one")
+    src.post_event(pod, "Normal", "AddedInterface", "two")
+    assert time.monotonic() - t0 < 0.3  # the caller does not wait
+    assert poster.pending == 2 and kube.events("default") == []
+    poster.start(stop)
+    try:
+        assert poster.wait_idle(WAIT)
+        assert sorted(e["message"] for e in kube.events("default")) == ["one", "two"]
+        assert (poster.posted, poster.failed, poster.dropped) == (2, 0, 0)
+        # one attempt each: a refused event is counted and logged, not retried
+        kube.fail("POST", r"/events$", 500, times=1)
+        src.post_event(pod, "Warning", "NoNetworkFound", "three")
+        assert poster.wait_idle(WAIT)
+        assert (poster.posted, poster.failed) == (2, 1)
+        assert len(kube.calls("POST", r"/events$")) == 3
+    finally:
+        stop.set()
+
+
+def test_a_full_event_queue_drops_instead_of_growing(kube, kubeconfig):
+    live = LiveKubeSource(kubeconfig=kubeconfig, environ={})
+    pod = PodInfo(namespace="default", name="p", uid="u")
+    poster = EventPoster(limit=2)  # not started: nothing leaves the queue
+    for i in range(5):
+        poster.submit(live, pod, "Normal", "AddedInterface", str(i))
+    assert (poster.pending, poster.dropped) == (2, 3)

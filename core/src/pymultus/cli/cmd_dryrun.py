@@ -78,6 +78,7 @@ from pymultus.cli.podplan import FROM_PREVIOUS
 from pymultus.cli.podplan import PLACEHOLDER_NAME
 from pymultus.cli.podplan import PLACEHOLDER_TYPE
 from pymultus.cli.podplan import RUNTIME
+from pymultus.cli.podplan import STAND_IN_SOURCE
 from pymultus.cli.podplan import NetconfChoice
 from pymultus.cli.podplan import PodContext
 from pymultus.cli.podplan import choose_netconf
@@ -123,11 +124,13 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "dry-run",
         help="show what pymultus would do for a pod (nothing is touched)",
-        description="Plan a pod's networks from manifest files, as the meta-plugin's ADD would: "
-        "every interface in order, the plugin implementing each type, the exact stdin and "
-        "CNI_ARGS of every plugin, the default-route changes and the network-status. Every "
-        "configuration problem the ADD would hit is reported with its file and object; the "
-        "exit status is 1 if there is any.",
+        description=(
+            "Plan a pod's networks from manifest files, as the meta-plugin's ADD would: every\n"
+            "interface in order, the plugin implementing each type, the exact stdin and CNI_ARGS\n"
+            "of every plugin, the default-route changes and the network-status. Nothing is\n"
+            "touched. Every configuration problem the ADD would hit is reported with its file\n"
+            "and object; the exit status is 1 if there is any."
+        ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -283,8 +286,30 @@ def build_report(
     )
     for pod_obj in pods:
         report["pods"].append(plan_pod(ctx, pod_obj, cni_args))
+        if cni_args is not None:
+            report["warnings"].extend(p.to_json() for p in _cni_args_mismatch(cni_args, pod_obj))
     report["ok"] = not report["problems"] and not any(p["problems"] for p in report["pods"])
     return report
+
+
+def _cni_args_mismatch(cni_args: str, pod_obj: Any) -> list[Problem]:
+    """``--cni-args`` naming another pod (or none): the ADD finds its pod through them."""
+    from pymultus.multus.plan import parse_k8s_args
+
+    try:
+        k8s = parse_k8s_args(cni_args)
+    except CniError as exc:
+        return [Problem(None, f"--cni-args: {exc.msg}")]
+    if (k8s.namespace, k8s.name) == (pod_obj.namespace, pod_obj.name):
+        return []
+    named = k8s.pod_ref or "no pod"
+    return [
+        Problem(
+            pod_obj.location,
+            f"--cni-args name {named} (K8S_POD_NAMESPACE/K8S_POD_NAME): a real ADD with them "
+            "would not read this pod's annotations; the plan shows them anyway",
+        )
+    ]
 
 
 def problem_count(report: dict[str, Any]) -> int:
@@ -430,11 +455,12 @@ def _interface_node(root: Node, iface: dict[str, Any], console: Console) -> None
     )
     node = root.add(label)
     if iface["placeholder"]:
-        node.body.append(
-            console.style(
-                "placeholder: not resolved; pass --conf to plan the cluster network", "dim"
-            )
+        reason = (
+            "stand-in: the clusterNetwork could not be resolved (see the problems)"
+            if iface["source"] == STAND_IN_SOURCE
+            else "placeholder: not resolved; pass --conf to plan the cluster network"
         )
+        node.body.append(console.style(reason, "dim"))
         node.body.extend(wrap_pairs("CNI_ARGS: ", iface["cniArgs"]))
         return
     nad = iface["nadLocation"]
@@ -489,6 +515,13 @@ def run(args: argparse.Namespace) -> int:
         ifname=args.ifname,
         cni_args=args.cni_args,
     )
+    console.detail(f"read {plural(len(manifests.files), 'file')}: {', '.join(manifests.files)}")
+    for pod in report["pods"]:
+        meta = pod["pod"]
+        console.detail(
+            f"planned {meta['kind']} {meta['namespace']}/{meta['name']}: "
+            f"{plural(len(pod['interfaces']), 'interface')}, {plural(len(pod['problems']), 'problem')}"
+        )
     if args.output == "text":
         for line in render_text(report, console):
             console.print(line)

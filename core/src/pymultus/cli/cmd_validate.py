@@ -99,11 +99,13 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "validate",
         help="check netconfs, conflists, NADs and pod annotations (offline)",
-        description="Check configuration files without a cluster or a node: "
-        "NetworkAttachmentDefinitions against the CRD schema and their embedded CNI JSON, "
-        "each plugin's config through its own package (binaries: that they exist), "
-        "conflists and the pymultus netconf as they are loaded, and the network selection "
-        "annotations of pods. Every error names file, document, object and JSON path.",
+        description=(
+            "Check configuration files without a cluster or a node: NetworkAttachmentDefinitions\n"
+            "against the CRD schema and their embedded CNI JSON, each plugin's config through its\n"
+            "own package (binaries: that they exist), conflists and the pymultus netconf as they\n"
+            "are loaded, and the network selection annotations of pods. Every error names file,\n"
+            "document, object and JSON path; the exit status is 1 if there is any."
+        ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -536,13 +538,13 @@ def check_pod_annotations(v: Validation, obj: ManifestObject) -> None:
 
 
 def check_cni_document(v: Validation, doc: Document) -> None:
+    from pymultus.cli.podplan import NETCONF_TYPES
     from pymultus.cli.podplan import unwrap_netconf
-    from pymultus.multus.netconf import SELF_TYPES
     from pymultus.multus.netconf import load_netconf
 
     data: dict[str, Any] = doc.data
     meta = unwrap_netconf(data)
-    if meta.get("type") in SELF_TYPES:
+    if meta.get("type") in NETCONF_TYPES:
         v.counts["netconf"] += 1
         inner = doc.location if meta is data else doc.location.at("plugins", 0)
         try:

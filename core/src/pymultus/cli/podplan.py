@@ -29,6 +29,7 @@ from typing import Final
 
 from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import CniError
+from pymultus.multus.k8s import NadInfo
 from pymultus.multus.manifests import Location
 from pymultus.multus.manifests import ManifestObject
 from pymultus.multus.manifests import Manifests
@@ -36,14 +37,11 @@ from pymultus.multus.manifests import ManifestSource
 from pymultus.multus.manifests import Problem
 
 if TYPE_CHECKING:
-    from pymultus.multus.k8s import KubeSource
-    from pymultus.multus.k8s import NadInfo
-    from pymultus.multus.k8s import PodInfo
-
-if TYPE_CHECKING:
     from pymultus.cni.result import Result
     from pymultus.engine.registry import Registry
     from pymultus.multus.delegates import Delegate
+    from pymultus.multus.k8s import KubeSource
+    from pymultus.multus.k8s import PodInfo
     from pymultus.multus.netconf import MultusConf
     from pymultus.multus.plan import Plan
     from pymultus.multus.routes import RoutePlan
@@ -85,15 +83,18 @@ def default_netconf() -> dict[str, Any]:
     }
 
 
+#: Netconf types recognised among the ``-f`` files: ours, and Multus's (a node switching
+#: over keeps its netconf; only ``type`` changes).
+NETCONF_TYPES: Final = frozenset({"pymultus", "pymultus-shim", "multus", "multus-shim"})
+
+
 def unwrap_netconf(obj: dict[str, Any]) -> dict[str, Any]:
     """A ``.conflist`` whose first plugin is the meta-plugin → that plugin's config with
     ``name`` and ``cniVersion`` injected (as libcni hands it over)."""
-    from pymultus.multus.netconf import SELF_TYPES
-
     plugins = obj.get("plugins")
     if obj.get("type") in (None, "") and isinstance(plugins, list) and plugins:
         first = plugins[0]
-        if isinstance(first, dict) and first.get("type") in SELF_TYPES:
+        if isinstance(first, dict) and first.get("type") in NETCONF_TYPES:
             return {**first, "name": obj.get("name", ""), "cniVersion": obj.get("cniVersion", "")}
     return obj
 
@@ -103,8 +104,6 @@ def choose_netconf(
 ) -> tuple[NetconfChoice | None, list[Problem]]:
     """``--conf``, else the one netconf (type ``pymultus``) among the files, else the
     built-in default."""
-    from pymultus.multus.netconf import SELF_TYPES
-
     if conf_path:
         shown = "<stdin>" if conf_path == "-" else conf_path
         loc = Location(shown)
@@ -123,7 +122,9 @@ def choose_netconf(
         if not isinstance(obj, dict):
             return None, [Problem(loc, "the netconf must be a JSON object")]
         return NetconfChoice(unwrap_netconf(obj), loc), []
-    found = [d for d in manifests.cni_documents if unwrap_netconf(d.data).get("type") in SELF_TYPES]
+    found = [
+        d for d in manifests.cni_documents if unwrap_netconf(d.data).get("type") in NETCONF_TYPES
+    ]
     if len(found) > 1:
         where = ", ".join(d.location.where for d in found)
         return None, [
@@ -304,7 +305,9 @@ def plan_pod(
     from pymultus.multus.plan import build_plan
 
     pod = ctx.source.pod_info_for(pod_obj)
-    args = cni_args if cni_args is not None else runtime_cni_args(pod.namespace, pod.name, pod.uid)
+    # a workload's pods get generated names: only a run knows them
+    name = pod.name if pod_obj.kind == "Pod" else RUNTIME
+    args = cni_args if cni_args is not None else runtime_cni_args(pod.namespace, name, pod.uid)
     problems = _Problems()
     report: dict[str, Any] = {
         "pod": {
@@ -322,6 +325,7 @@ def plan_pod(
         "problems": [],
         "leftOut": [],
     }
+
     def build(conf: MultusConf, source: KubeSource) -> Plan:
         return build_plan(
             conf,
@@ -380,7 +384,11 @@ class _StandInSource:
 
     def get_nad(self, namespace: str, name: str) -> NadInfo | None:
         if (namespace, name) == (self.namespace, STAND_IN_NAD):
-            placeholder = {"cniVersion": "1.0.0", "name": PLACEHOLDER_NAME, "type": PLACEHOLDER_TYPE}
+            placeholder = {
+                "cniVersion": "1.0.0",
+                "name": PLACEHOLDER_NAME,
+                "type": PLACEHOLDER_TYPE,
+            }
             return NadInfo(namespace, name, config=json.dumps(placeholder))
         return self.inner.get_nad(namespace, name)
 
@@ -401,7 +409,11 @@ def _with_stand_in(
     if plan.delegates and plan.delegates[0].origin == "cluster":
         plan.delegates[0].network = PLACEHOLDER_NAME
         plan.delegates[0].source = STAND_IN_SOURCE
-    kept = [(e, s) for e, s in zip(failed.problems, failed.problem_sites, strict=True) if s == "clusterNetwork"]
+    kept = [
+        (e, s)
+        for e, s in zip(failed.problems, failed.problem_sites, strict=True)
+        if s == "clusterNetwork"
+    ]
     plan.problems = [e for e, _ in kept] + plan.problems
     plan.problem_sites = [s for _, s in kept] + plan.problem_sites
     return plan

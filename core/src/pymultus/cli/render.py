@@ -292,7 +292,7 @@ def to_yaml(obj: Any) -> str:
     import yaml
 
     text: str = yaml.safe_dump(
-        obj, sort_keys=True, default_flow_style=False, allow_unicode=True, width=100
+        obj, sort_keys=True, default_flow_style=False, allow_unicode=True, width=4096
     )
     return text
 

@@ -103,6 +103,10 @@ class Daemon:
         #: Our PYMULTUS_* settings win over a request's (the node operator set them).
         self.own_settings = {k: v for k, v in config.environ.items() if k.startswith("PYMULTUS_")}
         self.settings = Settings.from_environ(config.environ)
+        if config.environ.get("PYMULTUS_FSYNC", "") not in ("", "0", "false"):
+            from pymultus.engine.atomic import set_durable
+
+            set_durable(True)  # see pymultus.engine.atomic: off by default, as in libcni
         self.registry = self.settings.registry()
         self.metrics = Metrics()
         self.services = DaemonServices(
@@ -149,6 +153,7 @@ class Daemon:
             "Objects held by each cache the daemon keeps.",
             self.services.cache_sizes,
         )
+        self.services.export_gauges(m.gauge)
 
     def _register_readiness(self) -> None:
         self.services.readiness.add(

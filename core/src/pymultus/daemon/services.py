@@ -111,6 +111,8 @@ class DaemonServices:
         self.environ: dict[str, str] = dict(environ or {})
         #: Objects a setup hook shares with the code serving requests, by key.
         self.shared: dict[str, Any] = {}
+        self._gauges: list[tuple[str, str, Callable[[], float]]] = []
+        self._gauge_sink: Callable[[str, str, Callable[[], float]], None] | None = None
         self.readiness = Readiness()
         #: Set when the daemon shuts down.
         self.stop = threading.Event()
@@ -129,6 +131,20 @@ class DaemonServices:
         self.readiness.add(f"cache:{name}", lambda: _synced(provider))
         if self._started:
             provider.start(self.stop)
+
+    def add_gauge(self, name: str, help_text: str, fn: Callable[[], float]) -> None:
+        """A value for ``/metrics``, read at scrape time (``pymultus_events_pending``)."""
+        if self._gauge_sink is not None:
+            self._gauge_sink(name, help_text, fn)
+        else:
+            self._gauges.append((name, help_text, fn))
+
+    def export_gauges(self, sink: Callable[[str, str, Callable[[], float]], None]) -> None:
+        """The daemon's metrics take the gauges added so far and every later one."""
+        self._gauge_sink = sink
+        for gauge in self._gauges:
+            sink(*gauge)
+        self._gauges.clear()
 
     def cache(self, name: str) -> CacheProvider | None:
         return self._caches.get(name)

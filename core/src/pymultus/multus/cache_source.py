@@ -4,8 +4,10 @@ Reads come from the caches of :mod:`pymultus.multus.thick`; what the cache does 
 hold is read live, so a miss is never a stale "not found" (a NAD created a moment ago,
 a pod the node watch has not delivered yet, a pod outside this node). A cached pod
 whose UID is not the one the runtime passed (``K8S_POD_UID``: the pod was re-created
-under the same name and the watch lags) is a miss too. The network-status write and
-the events always go to the API (the live source).
+under the same name and the watch lags) is a miss too. The network-status write always
+goes to the API (the live source), before ADD answers; events go to the API too, from
+the daemon's background poster (one attempt each, as in thin mode), so the pod's ADD
+does not wait for them.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from pymultus.multus.k8s import PodInfo
 from pymultus.multus.k8s import open_kube_source
 
 if TYPE_CHECKING:
+    from pymultus.multus.thick import EventPoster
     from pymultus.multus.thick import WatchCache
 
 
 class CachedKubeSource:
-    """Cache first, live on a miss; writes live."""
+    """Cache first, live on a miss; writes live; events through ``events`` (the
+    daemon's poster) when given."""
 
     def __init__(
         self,
@@ -34,10 +38,12 @@ class CachedKubeSource:
         nads: WatchCache[NadInfo] | None = None,
         pods: WatchCache[PodInfo] | None = None,
         pod_uid: str = "",
+        events: EventPoster | None = None,
     ) -> None:
         self.live = live
         self.nads = nads
         self.pods = pods
+        self.events = events
         #: ``K8S_POD_UID`` of the request: a cached pod with another UID is stale.
         self.pod_uid = pod_uid
 
@@ -66,7 +72,10 @@ class CachedKubeSource:
         self.live.update_network_status(namespace, name, uid, value)
 
     def post_event(self, pod: PodInfo, event_type: str, reason: str, message: str) -> None:
-        self.live.post_event(pod, event_type, reason, message)
+        if self.events is not None:
+            self.events.submit(self.live, pod, event_type, reason, message)
+        else:
+            self.live.post_event(pod, event_type, reason, message)
 
 
 def daemon_source(

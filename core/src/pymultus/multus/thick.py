@@ -37,6 +37,7 @@ import logging
 import os
 import random
 import threading
+import time
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -341,6 +342,95 @@ class WatchCache(Generic[T]):
             self.events += 1
 
 
+# -- events, posted in the background ---------------------------------------------------------
+
+
+class EventPoster:
+    """Posts the meta-plugin's events from one background thread, so a pod's ADD does
+    not wait for them (Multus's event broadcaster does the same). Events stay advisory
+    as in thin mode: one attempt each, a failure is logged; past ``limit`` waiting,
+    new ones are dropped (and counted) rather than held in memory."""
+
+    def __init__(self, limit: int = 1000, drain: float = 2.0) -> None:
+        self.limit = limit
+        self.drain = drain
+        self._cond = threading.Condition()
+        self._queue: list[tuple[KubeSource, PodInfo, str, str, str]] = []
+        #: Queued or being posted.
+        self.pending = 0
+        self.posted = 0
+        self.failed = 0
+        self.dropped = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, stop: threading.Event) -> None:
+        if self._thread is not None:
+            return
+        self._stop = stop
+        self._thread = threading.Thread(target=self._run, name="pymultus-events", daemon=True)
+        self._thread.start()
+        threading.Thread(
+            target=self._wake_on_stop, name="pymultus-events-stop", daemon=True
+        ).start()
+
+    def submit(
+        self, live: KubeSource, pod: PodInfo, event_type: str, reason: str, message: str
+    ) -> None:
+        with self._cond:
+            if self.pending >= self.limit:
+                self.dropped += 1
+                log.warning(
+                    "event queue full (%d): dropped %s %s on %s",
+                    self.limit,
+                    reason,
+                    message,
+                    pod.ref,
+                )
+                return
+            self._queue.append((live, pod, event_type, reason, message))
+            self.pending += 1
+            self._cond.notify()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.pending == 0, timeout)
+
+    def _wake_on_stop(self) -> None:
+        self._stop.wait()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        deadline: float | None = None
+        while True:
+            with self._cond:
+                while not self._queue and not self._stop.is_set():
+                    self._cond.wait()
+                if self._stop.is_set():
+                    deadline = deadline or (time.monotonic() + self.drain)
+                    if not self._queue or time.monotonic() > deadline:
+                        return
+                live, pod, event_type, reason, message = self._queue.pop(0)
+            try:
+                live.post_event(pod, event_type, reason, message)
+                self.posted += 1
+            except CniError as exc:
+                self.failed += 1
+                log.warning("event %s on %s not posted: %s", reason, pod.ref, exc)
+            except Exception:  # a bug must not stop the thread
+                self.failed += 1
+                log.exception("event %s on %s not posted", reason, pod.ref)
+            finally:
+                with self._cond:
+                    self.pending -= 1
+                    self._cond.notify_all()
+
+
 # -- warm live sources and the per-request choice ------------------------------------------
 
 
@@ -375,6 +465,7 @@ class ThickKube:
         self._live: dict[tuple[str, str, str], tuple[object, LiveKubeSource]] = {}
         self.nads: WatchCache[NadInfo] | None = None
         self.pods: WatchCache[PodInfo] | None = None
+        self.events = EventPoster()
         if not self.has_own:
             return
         opts: dict[str, Any] = {
@@ -447,9 +538,12 @@ class ThickKube:
             live = self.own()  # the node's netconf names no credentials: the daemon's
         else:
             return None
+        events = self.events if self.events.running else None
         if not self.caches() or not self._same_server(live):
-            return live
-        return CachedKubeSource(live, nads=self.nads, pods=self.pods, pod_uid=pod_uid)
+            return CachedKubeSource(live, events=events)  # reads live; events in the background
+        return CachedKubeSource(
+            live, nads=self.nads, pods=self.pods, pod_uid=pod_uid, events=events
+        )
 
 
 def _float(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -471,6 +565,17 @@ def daemon_setup(services: DaemonServices) -> None:
         watch_timeout=int(_float(environ, "PYMULTUS_WATCH_TIMEOUT", 300)),
     )
     services.shared[SHARED_KEY] = thick
+    thick.events.start(services.stop)
+    services.add_gauge(
+        "pymultus_events_pending",
+        "Pod events queued or being posted to the API server.",
+        lambda: thick.events.pending,
+    )
+    services.add_gauge(
+        "pymultus_events_failed",
+        "Pod events the API server did not take (since start).",
+        lambda: thick.events.failed + thick.events.dropped,
+    )
     if not thick.has_own:
         log.warning(
             "no PYMULTUS_KUBECONFIG and no in-cluster credentials: no caches, "
@@ -503,6 +608,7 @@ def thick_of(services: Any) -> ThickKube | None:
 __all__ = [
     "NADS_CACHE",
     "PODS_CACHE",
+    "EventPoster",
     "ThickKube",
     "WatchCache",
     "daemon_setup",

@@ -2,7 +2,7 @@
 chooses them, so ``try`` executes the plan ``dry-run`` shows.
 
 The netconf is ``--conf``, else the one netconf among the ``-f`` files, else
-``dry-run``'s built-in default (:func:`pymultus.cli.cmd_dryrun.choose_netconf`). Where
+``dry-run``'s built-in default (:func:`pymultus.cli.podplan.choose_netconf`). Where
 ``dry-run`` shows a placeholder cluster network, ``try`` puts a real stand-in: the
 reference ``bridge`` with ``host-local`` on 198.51.100.0/24 (a documentation range),
 whose bridge lives in the plugins' namespace and whose leases live in the work
@@ -126,8 +126,8 @@ def build_netconf(
     bin_dir: str = "",
     verbose: int = 0,
 ) -> Netconf:
-    from pymultus.cli.cmd_dryrun import choose_netconf
-    from pymultus.cli.cmd_dryrun import default_netconf
+    from pymultus.cli.podplan import choose_netconf
+    from pymultus.cli.podplan import default_netconf
 
     choice, problems = choose_netconf(conf_path or None, source.manifests)
     if choice is None:
