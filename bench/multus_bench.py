@@ -1,7 +1,7 @@
 """Benchmark: the seed pod's ADD+DEL through the ``pymultus`` binary (thin mode) against
 the same delegates run directly by the Go reference binaries.
 
-The seed pod (``/work/shared/seed``: NAD ``macvlan-conf`` with macvlan + static IPAM +
+The seed pod (``examples/seed``: NAD ``macvlan-conf`` with macvlan + static IPAM +
 tuning, pod ``samplepod`` asking for an IP, a MAC and the default route) plus a cluster
 network of reference ``bridge`` + ``host-local``. Three sides, interleaved (A B C, then
 rotated), each a full ADD then DEL:
@@ -54,7 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 PY = REPO / ".venv" / "bin" / "python"
 PYMULTUS = REPO / ".venv" / "bin" / "pymultus"
 REF = Path("/usr/lib/cni")
-SEED = Path("/work/shared/seed")
+SEED = REPO / "examples" / "seed"
 CLUSTER_SUBNET = "198.51.100.0/24"
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 REFERENCE_DIR = "/usr/lib/cni"
-SEED = Path("/work/shared/seed/network-attachment.yaml")
+SEED = Path(__file__).resolve().parents[1] / "examples" / "seed" / "network-attachment.yaml"
 CAPS = {"ips": ["10.1.1.101/24"], "mac": "c2:b0:57:49:47:f1"}
 IFNAME = "net1"
 

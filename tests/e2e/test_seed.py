@@ -1,5 +1,5 @@
 """The user's own example, end to end: the seed NAD ``macvlan-conf`` and pod ``samplepod``
-(``/work/shared/seed``) through the installed ``pymultus`` executable.
+(``examples/seed``, the user's own example) through the installed ``pymultus`` executable.
 
 The executable runs under ``ip netns exec <host>`` with the CNI environment a runtime
 sets; the fake API server holds the seed NAD (its master replaced by a veth of the

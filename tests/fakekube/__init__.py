@@ -3,7 +3,7 @@
 from tests.fakekube import FakeKube
 
 with FakeKube() as kube:
-    kube.load_manifest("/work/shared/seed/network-attachment.yaml")
+    kube.load_manifest("examples/seed/network-attachment.yaml")
     kube.add_pod("default", "samplepod", annotations={...}, node="node1")
     kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
     ...  # run the code under test in a subprocess with that kubeconfig

@@ -211,7 +211,7 @@ class FakeKube:
     def load_manifest(
         self, source: str | Path, namespace: str = "default", node: str | None = None
     ) -> list[dict[str, Any]]:
-        """Create every object of a YAML file (or YAML text), e.g. /work/shared/seed/*.yaml;
+        """Create every object of a YAML file (or YAML text), e.g. examples/seed/*.yaml;
         `node` schedules the manifest's pods there (spec.nodeName)."""
         text = str(source)
         if isinstance(source, Path) or ("\n" not in text and Path(text).exists()):

@@ -20,7 +20,7 @@ from pymultus.testing import Netns
 
 pytestmark = pytest.mark.kernel
 
-SEED = Path("/work/shared/seed/network-attachment.yaml")
+SEED = Path(__file__).resolve().parents[2] / "examples" / "seed" / "network-attachment.yaml"
 POD_IPS = ["10.1.1.101/24"]
 POD_MAC = "c2:b0:57:49:47:f1"
 

@@ -28,7 +28,7 @@ DEPLOY = ROOT / "deploy"
 BUILTIN_FILES = sorted(DEPLOY.glob("*.yaml"))
 NAD_FILES = sorted((DEPLOY / "examples").glob("*.yaml"))
 #: The seed example travels in shared/, next to the checkout (also in CI).
-SEED_NAD = ROOT.parent / "shared" / "seed" / "network-attachment.yaml"
+SEED_NAD = ROOT / "examples" / "seed" / "network-attachment.yaml"
 K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 
 
@@ -268,6 +268,9 @@ def test_cluster_role_is_minimal():
     }
     assert rules == {
         ("", "pods", "get"),
+        # the daemon's pod cache (node-filtered list + watch, see pymultus.multus.thick)
+        ("", "pods", "list"),
+        ("", "pods", "watch"),
         ("", "pods/status", "get"),
         ("", "pods/status", "update"),
         ("k8s.cni.cncf.io", "network-attachment-definitions", "get"),

@@ -24,7 +24,7 @@ from tests.fakekube.fixtures import kubeconfig  # noqa: F401
 from tests.fakekube.patch import json_patch
 from tests.fakekube.patch import strategic_merge_patch
 
-SEED = Path("/work/shared/seed")
+SEED = Path(__file__).resolve().parents[2] / "examples" / "seed"
 NAD = ("k8s.cni.cncf.io", "v1")
 NADS = "network-attachment-definitions"
 STATUS_ANN = "k8s.v1.cni.cncf.io/network-status"

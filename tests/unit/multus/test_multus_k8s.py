@@ -20,7 +20,7 @@ from pymultus.multus.k8s import open_kube_source
 from tests.fakekube import FakeKube
 
 STATUS = "k8s.v1.cni.cncf.io/network-status"
-SEED = Path("/work/shared/seed")
+SEED = Path(__file__).resolve().parents[3] / "examples" / "seed"
 
 
 @pytest.fixture
