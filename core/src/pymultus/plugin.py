@@ -22,6 +22,7 @@ from typing import runtime_checkable
 from pymultus.cni import version as cniversion
 from pymultus.cni.env import CniEnv
 from pymultus.cni.env import load_cni_args
+from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import CniError
 from pymultus.cni.result import Result
 from pymultus.cni.result import parse_prev_result
@@ -195,12 +196,12 @@ class Request:
         ipam = self.config.get("ipam")
         ipam_type = ipam.get("type") if isinstance(ipam, dict) else None
         if not isinstance(ipam_type, str) or not ipam_type:
-            raise CniError(999, "IPAM type missing from the configuration")
+            raise CniError(INTERNAL, "IPAM type missing from the configuration")
         out = self.delegate(ipam_type, command)
         if (command or self.command) != "ADD":
             return None
         if out is None:
-            raise CniError(999, f'IPAM plugin "{ipam_type}" returned no result')
+            raise CniError(INTERNAL, f'IPAM plugin "{ipam_type}" returned no result')
         return Result.from_json(out, self.cni_version)
 
     def state_dir(self, plugin: str, configured: str | None = None) -> Path:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Final
 
+from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import INVALID_ENVIRONMENT_VARIABLES
+from pymultus.cni.errors import UNKNOWN_CONTAINER
 from pymultus.cni.errors import CniError
 
 COMMANDS: Final = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
@@ -64,7 +66,7 @@ def validate_ifname(ifname: str) -> None:
 
 def validate_container_id(cid: str) -> None:
     if cid == "":
-        raise CniError(3, "missing containerID")
+        raise CniError(UNKNOWN_CONTAINER, "missing containerID")
     if not NAME_RE.match(cid):
         raise CniError(INVALID_ENVIRONMENT_VARIABLES, "invalid characters in containerID", cid)
 
@@ -173,7 +175,7 @@ _GO_QUOTE_SHORT: Final = {
 def _split_pair(item: str) -> tuple[str, str]:
     parts = item.split("=")
     if len(parts) != 2:
-        raise CniError(999, f"ARGS: invalid pair {go_quote(item)}")
+        raise CniError(INTERNAL, f"ARGS: invalid pair {go_quote(item)}")
     return parts[0], parts[1]
 
 
@@ -195,7 +197,7 @@ def parse_bool_arg(key: str, value: str) -> bool:
     if low in ("0", "false"):
         return False
     raise CniError(
-        999,
+        INTERNAL,
         f"ARGS: error parsing value of pair {go_quote(f'{key}={value}')}: "
         f"boolean unmarshal error: invalid input {value}",
     )
@@ -224,5 +226,5 @@ def load_cni_args(text: str, known: tuple[str, ...]) -> dict[str, str]:
             unknown.append(item)
     if unknown and not ignore_unknown:
         quoted = " ".join(go_quote(u) for u in unknown)
-        raise CniError(999, f"ARGS: unknown args [{quoted}]")
+        raise CniError(INTERNAL, f"ARGS: unknown args [{quoted}]")
     return out

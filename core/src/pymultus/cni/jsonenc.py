@@ -43,6 +43,16 @@ def _go_escape(text: str) -> str:
     return text
 
 
+def sorted_deep(obj: Any) -> Any:
+    """``obj`` as if it went through a Go ``map[string]interface{}``: every object's keys
+    sorted, at every level (libcni re-marshals configs and cached results that way)."""
+    if isinstance(obj, dict):
+        return {k: sorted_deep(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [sorted_deep(v) for v in obj]
+    return obj
+
+
 def dumps_indent(obj: Any) -> str:
     """``MarshalIndent`` style: 4 spaces, ``": "``, no trailing newline, raw UTF-8."""
     return _go_escape(json.dumps(obj, indent=4, ensure_ascii=False))

@@ -21,6 +21,7 @@ from pymultus.cni import version as cniversion
 from pymultus.cni.errors import DECODING_FAILURE
 from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import CniError
+from pymultus.cni.jsonenc import sorted_deep
 
 
 def _norm_ip(text: str, what: str) -> str:
@@ -307,16 +308,8 @@ class Result:
         out["cniVersion"] = ver
         if self.dns.is_empty():
             del out["dns"]
-        ordered: dict[str, Any] = _sorted_deep(out)
+        ordered: dict[str, Any] = sorted_deep(out)
         return ordered
-
-
-def _sorted_deep(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _sorted_deep(obj[k]) for k in sorted(obj)}
-    if isinstance(obj, list):
-        return [_sorted_deep(v) for v in obj]
-    return obj
 
 
 def _iface_040(i: Interface) -> dict[str, Any]:

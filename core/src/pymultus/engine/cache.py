@@ -18,23 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pymultus.cni.env import NAME_RE
+from pymultus.cni.env import validate_container_id
+from pymultus.cni.env import validate_ifname
 from pymultus.cni.errors import CACHE_CORRUPT
 from pymultus.cni.errors import INTERNAL
+from pymultus.cni.errors import INVALID_NETWORK_CONFIG
 from pymultus.cni.errors import CniError
 from pymultus.cni.jsonenc import dumps_compact
+from pymultus.cni.jsonenc import sorted_deep
 from pymultus.engine.atomic import locked
 from pymultus.engine.atomic import write_atomic
 
 log = logging.getLogger("pymultus.cache")
 KIND = "cniCacheV1"
-
-
-def _sorted_deep(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _sorted_deep(obj[k]) for k in sorted(obj)}
-    if isinstance(obj, list):
-        return [_sorted_deep(v) for v in obj]
-    return obj
 
 
 @dataclass
@@ -64,9 +61,9 @@ class CachedAttachment:
             obj["cniArgs"] = [list(p) for p in self.cni_args]
         if self.capability_args:
             # A Go map[string]interface{}: keys sorted at every level.
-            obj["capabilityArgs"] = _sorted_deep(dict(self.capability_args))
+            obj["capabilityArgs"] = sorted_deep(dict(self.capability_args))
         if self.result is not None:
-            obj["result"] = _sorted_deep(self.result)
+            obj["result"] = sorted_deep(self.result)
         return obj
 
 
@@ -87,6 +84,14 @@ class ResultCache:
                 f"cache file path requires network name ({network!r}), container ID "
                 f"({container_id!r}), and interface name ({ifname!r})",
             )
+        # The network name can come from a tenant's NAD: never let it (or the other
+        # parts) leave the results directory, whichever verb asks.
+        if not NAME_RE.match(network):
+            raise CniError(
+                INVALID_NETWORK_CONFIG, "invalid characters found in network name", network
+            )
+        validate_container_id(container_id)
+        validate_ifname(ifname)
         return self.results_dir / f"{network}-{container_id}-{ifname}"
 
     @contextlib.contextmanager

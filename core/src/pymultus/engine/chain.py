@@ -22,9 +22,11 @@ from pymultus.cni.env import join_cni_args
 from pymultus.cni.env import validate_container_id
 from pymultus.cni.env import validate_ifname
 from pymultus.cni.errors import INCOMPATIBLE_CNI_VERSION
+from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import INVALID_NETWORK_CONFIG
 from pymultus.cni.errors import CniError
 from pymultus.cni.jsonenc import dumps_compact
+from pymultus.cni.jsonenc import sorted_deep
 from pymultus.cni.netconf import NetworkConfigList
 from pymultus.cni.result import Result
 from pymultus.engine.cache import CachedAttachment
@@ -77,14 +79,6 @@ def runtime_config_for(
     return {k: capability_args[k] for k, on in caps.items() if on is True and k in capability_args}
 
 
-def _sorted_deep(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _sorted_deep(obj[k]) for k in sorted(obj)}
-    if isinstance(obj, list):
-        return [_sorted_deep(v) for v in obj]
-    return obj
-
-
 def build_plugin_config(
     plugin: Mapping[str, Any],
     name: str,
@@ -94,16 +88,16 @@ def build_plugin_config(
 ) -> dict[str, Any]:
     """The plugin object with ``name``, ``cniVersion``, ``prevResult`` and
     ``runtimeConfig`` injected, keys ordered as libcni's bytes order them."""
-    conf: dict[str, Any] = _sorted_deep(dict(plugin))
+    conf: dict[str, Any] = sorted_deep(dict(plugin))
     conf["name"] = name
     conf["cniVersion"] = cni_version
     rc = runtime_config_for(plugin, capability_args)
     if rc:
-        conf["runtimeConfig"] = _sorted_deep(rc)
+        conf["runtimeConfig"] = sorted_deep(rc)
     if prev_result is not None:
         # Through a generic map when runtimeConfig was injected (every level sorted);
         # otherwise the result type keeps its own field order.
-        conf["prevResult"] = _sorted_deep(dict(prev_result)) if rc else dict(prev_result)
+        conf["prevResult"] = sorted_deep(dict(prev_result)) if rc else dict(prev_result)
     return {k: conf[k] for k in sorted(conf)}
 
 
@@ -225,7 +219,7 @@ def add_network_list(engine: Engine, net: NetworkConfigList, rt: RuntimeConf) ->
             try:
                 out = _call(engine, net, i, "ADD", conf, environ, runner)
                 if out is None:
-                    raise CniError(999, "plugin printed no result")
+                    raise CniError(INTERNAL, "plugin printed no result")
             except CniError as exc:
                 err = _wrap(exc, plugin, "add")
                 if engine.rollback:
@@ -368,4 +362,4 @@ def gc_network_list(
             except CniError as exc:
                 errors.append(f"failed to GC plugin {plugin.get('type')}: {exc}")
     if errors:
-        raise CniError(999, "\n".join(errors))
+        raise CniError(INTERNAL, "\n".join(errors))

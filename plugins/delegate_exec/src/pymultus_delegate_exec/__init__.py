@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -23,6 +22,8 @@ from pymultus import hookimpl
 from pymultus.cni import errors
 
 if TYPE_CHECKING:
+    import subprocess
+
     from pymultus.engine.registry import Registry
     from pymultus.plugin import PluginContext
 
@@ -98,6 +99,9 @@ class ExecRunner:
     def _run(
         self, environ: Mapping[str, str], stdin: bytes, timeout: float
     ) -> subprocess.CompletedProcess[bytes]:
+        # Imported here: the hook module is loaded on every call, exec or not.
+        import subprocess
+
         for attempt in range(TXTBSY_RETRIES + 1):
             try:
                 return subprocess.run(
