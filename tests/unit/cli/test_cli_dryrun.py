@@ -657,10 +657,10 @@ def test_namespace_and_cni_args_options(
     assert (pod["pod"]["namespace"], pod["runtimeCniArgs"]) == ("team", "K8S_POD_UID=u-1;FOO=bar")
     net1 = pod["interfaces"][1]
     assert net1["network"] == "team/macvlan-conf"  # the NAD took the same default namespace
-    # Multus's five keys first, then the runtime's pairs appended (a set key is repeated)
+    # Multus's five keys first, then the runtime's pairs (one already there is not repeated)
     assert net1["cniArgs"] == (
         "IgnoreUnknown=true;K8S_POD_NAMESPACE=;K8S_POD_NAME=;K8S_POD_INFRA_CONTAINER_ID=;"
-        "K8S_POD_UID=u-1;K8S_POD_UID=u-1;FOO=bar;MAC=c2:b0:57:49:47:f1;IP=10.1.1.101/24"
+        "K8S_POD_UID=u-1;FOO=bar;MAC=c2:b0:57:49:47:f1;IP=10.1.1.101/24"
     )
     (warning,) = json.loads(out)["warnings"]
     assert warning["message"].startswith("--cni-args name no pod (K8S_POD_NAMESPACE/K8S_POD_NAME)")

@@ -401,6 +401,8 @@ def test_case10_runtime_config_master_vs_secondary() -> None:
 
 
 def test_case12_cni_args_as_multus_builds_them() -> None:
+    """Multus's order and values; unlike Multus, the runtime's copies of the pod keys
+    Multus already put first are not appended a second time."""
     args = "K8S_POD_NAME=dummy;K8S_POD_NAMESPACE=namespacedummy;K8S_POD_INFRA_CONTAINER_ID=123456789;K8S_POD_UID=aaaaa;BLAHBLAH=foo=bar"
     conf = multus()
     del conf["kubeconfig"]
@@ -411,12 +413,20 @@ def test_case12_cni_args_as_multus_builds_them() -> None:
         ("K8S_POD_NAME", "dummy"),
         ("K8S_POD_INFRA_CONTAINER_ID", "123456789"),
         ("K8S_POD_UID", "aaaaa"),
-        ("K8S_POD_NAME", "dummy"),
-        ("K8S_POD_NAMESPACE", "namespacedummy"),
-        ("K8S_POD_INFRA_CONTAINER_ID", "123456789"),
-        ("K8S_POD_UID", "aaaaa"),
         ("BLAHBLAH", "foo=bar"),
     ]
+
+
+def test_runtime_pairs_differing_from_multus_keys_are_still_appended() -> None:
+    conf = multus()
+    del conf["kubeconfig"]
+    args = "K8S_POD_NAME=p;IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;X=1;X=2"
+    plan = build_plan(load_netconf(conf), cni_args=args, source=None)
+    base = plan.delegates[0].cni_args
+    assert base.count(("IgnoreUnknown", "true")) == 1
+    assert ("IgnoreUnknown", "1") not in base
+    assert base.count(("K8S_POD_NAME", "p")) == 1
+    assert base[-2:] == [("X", "1"), ("X", "2")]
 
 
 def test_runtime_pairs_fill_empty_keys() -> None:
@@ -429,8 +439,6 @@ def test_runtime_pairs_fill_empty_keys() -> None:
         ("K8S_POD_NAME", "p"),
         ("K8S_POD_INFRA_CONTAINER_ID", ""),
         ("K8S_POD_UID", ""),
-        ("IgnoreUnknown", "1"),
-        ("K8S_POD_NAME", "p"),
     ]
 
 

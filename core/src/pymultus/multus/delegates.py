@@ -408,9 +408,19 @@ def delegate_cni_args(
 ) -> list[tuple[str, str]]:
     """CNI_ARGS as Multus builds them: its five pod keys first (``IgnoreUnknown``
     first), then the runtime's own pairs (filling an empty key, else appended), then the
-    legacy ``MAC``/``IP`` of the selection."""
+    legacy ``MAC``/``IP`` of the selection.
+
+    Unlike Multus, a runtime pair that repeats one already there (same key and value, or
+    a true ``IgnoreUnknown``) is not appended again: kubelet passes the very pod keys
+    Multus puts first, and the doubled list only confused people reading it."""
     args = [list(p) for p in base]
     for key, value in runtime_pairs:
+        if [key, value] in args or (
+            key == "IgnoreUnknown"
+            and value.lower() in ("1", "true")
+            and ["IgnoreUnknown", "true"] in args
+        ):
+            continue
         for pair in args:
             if pair[0] == key and pair[1] == "" and value != "":
                 pair[1] = value
