@@ -1,7 +1,7 @@
 """Benchmark: the seed pod's ADD+DEL in thick mode (shim + daemon) and thin mode, against
 the same delegates run directly by the Go reference binaries, in one run.
 
-The pod is the seed example (``/work/shared/seed``: NAD ``macvlan-conf`` = macvlan +
+The pod is the seed example (``examples/seed``: NAD ``macvlan-conf`` = macvlan +
 static IPAM + tuning, pod ``samplepod`` asking for an IP, a MAC and the default route)
 plus a cluster network of reference ``bridge`` + ``host-local``. Four sides, each a full
 ADD then DEL, interleaved round by round in a rotating order:
@@ -61,7 +61,7 @@ PY = REPO / ".venv" / "bin" / "python"
 PYMULTUS = REPO / ".venv" / "bin" / "pymultus"
 SHIM_PY = REPO / "core" / "src" / "pymultus" / "daemon" / "shim.py"
 REF = Path("/usr/lib/cni")
-SEED = Path("/work/shared/seed")
+SEED = REPO / "examples" / "seed"
 CLUSTER_SUBNET = "198.51.100.0/24"
 NODE = "pmxd-node"
 SIDES = ("c", "py", "thin", "direct")

@@ -35,7 +35,7 @@ from pymultus.testing import pymultus_executable
 
 from tests.fakekube import FakeKube
 
-SEED = Path("/work/shared/seed")
+SEED = Path(__file__).resolve().parents[2] / "examples" / "seed"
 REFERENCE = "/usr/lib/cni"
 CLUSTER_SUBNET = "198.51.100.0/24"
 

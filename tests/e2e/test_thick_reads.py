@@ -80,6 +80,9 @@ def test_pod_and_nads_come_from_the_caches(node: Node) -> None:
     assert len(events) == 3
     assert node.daemon.metric("pymultus_cache_objects", cache="network-attachment-definitions") == 2
     assert node.daemon.metric("pymultus_cache_objects", cache="pods") == 1
+    metrics = node.daemon.get("/metrics")[1]  # the events went out in the background
+    assert "\npymultus_events_pending 0\n" in metrics
+    assert "\npymultus_events_failed 0\n" in metrics
 
     delete = node.cni("DEL", conf, container_id=cid, args=pod_args(cid, uid=uid))
     assert delete.returncode == 0, delete.stdout + delete.stderr

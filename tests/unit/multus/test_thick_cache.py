@@ -442,3 +442,41 @@ def test_a_full_event_queue_drops_instead_of_growing(kube, kubeconfig):
     for i in range(5):
         poster.submit(live, pod, "Normal", "AddedInterface", str(i))
     assert (poster.pending, poster.dropped) == (2, 3)
+
+
+def test_the_status_read_runs_early_and_a_conflict_reads_again(kube, kubeconfig):
+    from pymultus.multus.thick import Background
+
+    uid = kube.add_pod("default", "p", node="node-a")["metadata"]["uid"]
+    live = LiveKubeSource(kubeconfig=kubeconfig, environ={})
+    background = Background(threads=1)
+    stop = threading.Event()
+    background.start(stop)
+    try:
+        src = CachedKubeSource(live, pod_uid=uid, background=background)
+        assert src.get_pod("default", "p") is not None  # a live GET, then the early read
+        eventually(lambda: len(kube.calls("GET", r"/pods/p/status$")) == 1, "the early read")
+        src.update_network_status("default", "p", uid, '["first"]')
+        assert [r.method for r in kube.calls(path=r"/pods/p/status$")] == ["GET", "PUT"]
+        status = "k8s.v1.cni.cncf.io/network-status"
+        assert kube.pod("default", "p")["metadata"]["annotations"][status] == '["first"]'
+
+        # Someone writes the pod between the early read and our write: 409, read again.
+        src = CachedKubeSource(live, pod_uid=uid, background=background)
+        assert src.get_pod("default", "p") is not None
+        eventually(lambda: len(kube.calls("GET", r"/pods/p/status$")) == 2, "the early read")
+        kube.modify("pods", "default", "p", lambda o: o["metadata"].setdefault("labels", {}))
+        kube.modify("pods", "default", "p", lambda o: o["metadata"]["labels"].update(x="y"))
+        src.update_network_status("default", "p", uid, '["second"]')
+        methods = [(r.method, r.status) for r in kube.calls(path=r"/pods/p/status$")][3:]
+        assert methods == [("PUT", 409), ("GET", 200), ("PUT", 200)]
+        assert kube.pod("default", "p")["metadata"]["annotations"][status] == '["second"]'
+        assert kube.pod("default", "p")["metadata"]["labels"] == {"x": "y"}
+
+        # No early read without the flag (hot-plug writes no status).
+        src = CachedKubeSource(live, pod_uid=uid, background=background, read_status_early=False)
+        assert src.get_pod("default", "p") is not None
+        time.sleep(0.2)
+        assert len(kube.calls("GET", r"/pods/p/status$")) == 3  # none added
+    finally:
+        stop.set()

@@ -5,9 +5,11 @@ hold is read live, so a miss is never a stale "not found" (a NAD created a momen
 a pod the node watch has not delivered yet, a pod outside this node). A cached pod
 whose UID is not the one the runtime passed (``K8S_POD_UID``: the pod was re-created
 under the same name and the watch lags) is a miss too. The network-status write always
-goes to the API (the live source), before ADD answers; events go to the API too, from
-the daemon's background poster (one attempt each, as in thin mode), so the pod's ADD
-does not wait for them.
+goes to the API (the live source), before ADD answers: its read of ``pods/status`` is
+started in the background as soon as the pod is looked up, so it runs while the
+delegates do, and only the write waits at the end (a conflict re-reads, as always).
+Events go to the API too, from the daemon's background poster (one attempt each, as in
+thin mode), so the pod's ADD does not wait for them.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from pymultus.multus.k8s import KubeSource
+from pymultus.multus.k8s import LiveKubeSource
 from pymultus.multus.k8s import NadInfo
 from pymultus.multus.k8s import PodInfo
 from pymultus.multus.k8s import open_kube_source
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from pymultus.multus.thick import Background
     from pymultus.multus.thick import EventPoster
     from pymultus.multus.thick import WatchCache
 
@@ -39,11 +45,16 @@ class CachedKubeSource:
         pods: WatchCache[PodInfo] | None = None,
         pod_uid: str = "",
         events: EventPoster | None = None,
+        background: Background | None = None,
+        read_status_early: bool = True,
     ) -> None:
         self.live = live
         self.nads = nads
         self.pods = pods
         self.events = events
+        self.background = background if read_status_early else None
+        #: (namespace, name) and the read of its pods/status started in the background.
+        self._status_read: tuple[str, str, Future[Any]] | None = None
         #: ``K8S_POD_UID`` of the request: a cached pod with another UID is stale.
         self.pod_uid = pod_uid
 
@@ -53,10 +64,23 @@ class CachedKubeSource:
             pod = cache.get((namespace, name))
             if pod is not None and (not self.pod_uid or pod.uid == self.pod_uid or pod.is_static):
                 cache.hits += 1
+                self._read_status_early(namespace, name)
                 # A copy: the caller may edit what it gets, the cache is shared.
                 return dataclasses.replace(pod, annotations=dict(pod.annotations))
             cache.misses += 1
-        return self.live.get_pod(namespace, name)
+        found = self.live.get_pod(namespace, name)
+        if found is not None:
+            self._read_status_early(namespace, name)
+        return found
+
+    def _read_status_early(self, namespace: str, name: str) -> None:
+        live = self.live
+        if self.background is None or not isinstance(live, LiveKubeSource):
+            return
+        if self._status_read is not None:
+            return
+        fut = self.background.submit(lambda: live.read_pod_status(namespace, name))
+        self._status_read = (namespace, name, fut)
 
     def get_nad(self, namespace: str, name: str) -> NadInfo | None:
         cache = self.nads
@@ -69,7 +93,20 @@ class CachedKubeSource:
         return self.live.get_nad(namespace, name)
 
     def update_network_status(self, namespace: str, name: str, uid: str, value: str) -> None:
-        self.live.update_network_status(namespace, name, uid, value)
+        early, self._status_read = self._status_read, None
+        current = None
+        if early is not None and early[:2] == (namespace, name):
+            try:
+                current = early[2].result(timeout=30.0)
+            except Exception:  # noqa: BLE001 - the write below reads again
+                current = None
+            got_uid = ((current or {}).get("metadata") or {}).get("uid")
+            if not isinstance(current, dict) or (uid and got_uid != uid):
+                current = None  # gone or replaced meanwhile: let the write read it again
+        if current is not None and isinstance(self.live, LiveKubeSource):
+            self.live.update_network_status(namespace, name, uid, value, current=current)
+        else:
+            self.live.update_network_status(namespace, name, uid, value)
 
     def post_event(self, pod: PodInfo, event_type: str, reason: str, message: str) -> None:
         if self.events is not None:
@@ -79,14 +116,20 @@ class CachedKubeSource:
 
 
 def daemon_source(
-    services: Any, kubeconfig: str, environ: Mapping[str, str], *, pod_uid: str = ""
+    services: Any,
+    kubeconfig: str,
+    environ: Mapping[str, str],
+    *,
+    pod_uid: str = "",
+    writes_status: bool = True,
 ) -> KubeSource | None:
     """The source for one request served by the daemon (``services``: the
     ``DaemonServices`` found in ``ctx.extras``). Without the thick setup (another
-    daemon, tests), the same live source thin mode would open."""
+    daemon, tests), the same live source thin mode would open. ``writes_status``:
+    the request will write network-status (read ``pods/status`` early)."""
     from pymultus.multus.thick import thick_of
 
     thick = thick_of(services)
     if thick is None:
         return open_kube_source(kubeconfig, environ)
-    return thick.source_for(kubeconfig, environ, pod_uid=pod_uid)
+    return thick.source_for(kubeconfig, environ, pod_uid=pod_uid, writes_status=writes_status)

@@ -168,7 +168,7 @@ def _source(services: Any, environ: Mapping[str, str], pod_uid: str) -> Any:
         return None
     from pymultus.multus.cache_source import daemon_source
 
-    return daemon_source(services, "", environ, pod_uid=pod_uid)
+    return daemon_source(services, "", environ, pod_uid=pod_uid, writes_status=False)
 
 
 def _add(engine: Any, net: NetworkConfigList, rt: Any, source: Any, pod: Any) -> dict[str, Any]:

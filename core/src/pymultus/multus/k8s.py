@@ -319,25 +319,45 @@ class LiveKubeSource:
         )
         return None if obj is None else NadInfo.from_object(obj)
 
-    def update_network_status(self, namespace: str, name: str, uid: str, value: str) -> None:
+    def read_pod_status(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The pod as ``pods/status`` returns it (``None``: no such pod)."""
+        _, core, _ = self._api()
+        obj = self._call(
+            f"GET pod {namespace}/{name}",
+            lambda: core.read_namespaced_pod_status(
+                name, namespace, _preload_content=False, _request_timeout=self.policy.timeout
+            ),
+            allow_404=True,
+        )
+        return obj if isinstance(obj, dict) else None
+
+    def update_network_status(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        value: str,
+        *,
+        current: dict[str, Any] | None = None,
+    ) -> None:
+        """``current``: the pod as read from ``pods/status`` a moment ago (the daemon
+        reads it while the delegates run), used for the first attempt instead of a
+        GET; a conflict re-reads as usual."""
         from pymultus.multus.annotations import NETWORK_STATUS_ANNOTATION
 
-        _, core, _ = self._api()
         ref = f"{namespace}/{name}"
-        for _attempt in range(5):
-            obj = self._call(
-                f"GET pod {ref}",
-                lambda: core.read_namespaced_pod_status(
-                    name, namespace, _preload_content=False, _request_timeout=self.policy.timeout
-                ),
-                allow_404=True,
-            )
+        for attempt in range(5):
+            if attempt == 0 and current is not None:
+                obj: dict[str, Any] | None = current
+            else:
+                obj = self.read_pod_status(namespace, name)
             if obj is None or (uid and (obj.get("metadata") or {}).get("uid") != uid):
                 raise PodGone(ref)
             meta = obj.setdefault("metadata", {})
             annotations = meta.get("annotations") or {}
             annotations[NETWORK_STATUS_ANNOTATION] = value
             meta["annotations"] = annotations
+            _, core, _ = self._api()
             try:
                 self._call(
                     f"PUT pod {ref}/status",

@@ -165,6 +165,7 @@ class _Call:
                     self.conf.kubeconfig,
                     self.req.env.extra,
                     pod_uid=self.k8s.uid,
+                    writes_status=self.req.command == "ADD",
                 )
             else:
                 self._source = open_kube_source(self.conf.kubeconfig, self.req.env.extra)

@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Generic
@@ -249,7 +250,9 @@ class WatchCache(Generic[T]):
                 self.expired += 1
                 self.last_error = str(exc)
                 need_list = True
-                continue  # at once: the server said our version is gone
+                # Soon (the server said our version is gone), but never in a tight loop.
+                stop.wait(self.retry_initial * random.uniform(0.5, 1.0))
+                continue
             except Exception as exc:  # noqa: BLE001 - a watch loop must survive anything
                 if stop.is_set():
                     break
@@ -282,7 +285,9 @@ class WatchCache(Generic[T]):
             meta = page.get("metadata") or {}
             rv = str(meta.get("resourceVersion") or rv)
             cont = str(meta.get("continue") or "")
-            if not cont or self._stop.is_set():
+            if self._stop.is_set():
+                return  # stopping: a partial list must not replace the content
+            if not cont:
                 break
         # One assignment: readers see the old content or the new, never a mix.
         self._items = items
@@ -431,6 +436,61 @@ class EventPoster:
                     self._cond.notify_all()
 
 
+class Background:
+    """A few threads for reads a request can start early and collect later (the pod's
+    ``pods/status``, read while the delegates run). The threads are started at daemon
+    start from the main thread, so they live in the daemon's own network namespace."""
+
+    def __init__(self, threads: int = 2) -> None:
+        self.threads = threads
+        self._cond = threading.Condition()
+        self._queue: list[tuple[Future[Any], Callable[[], Any]]] = []
+        self._started = False
+        self._stop = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._started and not self._stop.is_set()
+
+    def start(self, stop: threading.Event) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._stop = stop
+        for i in range(self.threads):
+            threading.Thread(target=self._run, name=f"pymultus-background-{i}", daemon=True).start()
+        threading.Thread(
+            target=self._wake_on_stop, name="pymultus-background-stop", daemon=True
+        ).start()
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        fut: Future[T] = Future()
+        with self._cond:
+            self._queue.append((fut, fn))
+            self._cond.notify()
+        return fut
+
+    def _wake_on_stop(self) -> None:
+        self._stop.wait()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stop.is_set():
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                fut, fn = self._queue.pop(0)
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever collects it
+                fut.set_exception(exc)
+
+
 # -- warm live sources and the per-request choice ------------------------------------------
 
 
@@ -466,6 +526,7 @@ class ThickKube:
         self.nads: WatchCache[NadInfo] | None = None
         self.pods: WatchCache[PodInfo] | None = None
         self.events = EventPoster()
+        self.background = Background(threads=4)
         if not self.has_own:
             return
         opts: dict[str, Any] = {
@@ -524,7 +585,12 @@ class ThickKube:
             return False
 
     def source_for(
-        self, kubeconfig: str, environ: Mapping[str, str], *, pod_uid: str = ""
+        self,
+        kubeconfig: str,
+        environ: Mapping[str, str],
+        *,
+        pod_uid: str = "",
+        writes_status: bool = True,
     ) -> KubeSource | None:
         """The source for one request whose netconf names ``kubeconfig``: the caches
         in front of a live source, the live source alone, or ``None`` (no API)."""
@@ -539,10 +605,24 @@ class ThickKube:
         else:
             return None
         events = self.events if self.events.running else None
+        background = self.background if self.background.running else None
         if not self.caches() or not self._same_server(live):
-            return CachedKubeSource(live, events=events)  # reads live; events in the background
+            # reads live; events and the status read in the background
+            return CachedKubeSource(
+                live,
+                pod_uid=pod_uid,
+                events=events,
+                background=background,
+                read_status_early=writes_status,
+            )
         return CachedKubeSource(
-            live, nads=self.nads, pods=self.pods, pod_uid=pod_uid, events=events
+            live,
+            nads=self.nads,
+            pods=self.pods,
+            pod_uid=pod_uid,
+            events=events,
+            background=background,
+            read_status_early=writes_status,
         )
 
 
@@ -566,6 +646,7 @@ def daemon_setup(services: DaemonServices) -> None:
     )
     services.shared[SHARED_KEY] = thick
     thick.events.start(services.stop)
+    thick.background.start(services.stop)
     services.add_gauge(
         "pymultus_events_pending",
         "Pod events queued or being posted to the API server.",
@@ -608,6 +689,7 @@ def thick_of(services: Any) -> ThickKube | None:
 __all__ = [
     "NADS_CACHE",
     "PODS_CACHE",
+    "Background",
     "EventPoster",
     "ThickKube",
     "WatchCache",

@@ -1,0 +1,104 @@
+"""``/delegate`` input handling: the delegate's config and ``interfaceAttributes``
+(the kernel side is in tests/e2e/test_thick_hotplug.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pymultus.cni.errors import CniError
+from pymultus.engine.registry import Registry
+from pymultus.multus.hotplug import delegate
+from pymultus.multus.hotplug import load_config
+from pymultus.multus.hotplug import selection
+from pymultus.plugin import PluginContext
+
+
+def test_config_needs_a_name_and_a_type() -> None:
+    net = load_config(json.dumps({"cniVersion": "0.4.0", "name": "n", "type": "bridge"}).encode())
+    assert (net.name, [p["type"] for p in net.plugins]) == ("n", ["bridge"])
+    conflist = {"cniVersion": "0.4.0", "name": "l", "plugins": [{"type": "a"}, {"type": "b"}]}
+    assert [p["type"] for p in load_config(json.dumps(conflist).encode()).plugins] == ["a", "b"]
+    with pytest.raises(CniError) as err:
+        load_config(b'{"cniVersion": "0.4.0", "type": "bridge"}')
+    assert err.value.code == 7 and 'no "name"' in err.value.msg
+    with pytest.raises(CniError) as err:
+        load_config(b"[1, 2]")
+    assert err.value.code == 7 and "not a JSON object" in err.value.msg
+    with pytest.raises(CniError) as err:  # never pymultus inside itself
+        load_config(b'{"cniVersion": "0.4.0", "name": "x", "type": "pymultus-shim"}')
+    assert "inside itself" in err.value.msg
+
+
+def test_attributes_become_a_selection() -> None:
+    sel = selection({"ips": ["10.1.1.5/24"], "mac": "c2:b0:57:49:47:f1", "cni-args": {"a": 1}}, "n")
+    assert (sel.ips, sel.mac, sel.cni_args) == (["10.1.1.5/24"], "c2:b0:57:49:47:f1", {"a": 1})
+    empty = selection({}, "n")
+    assert (empty.ips, empty.mac, empty.cni_args) == (None, "", None)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "problem"),
+    [
+        ({"ips": "10.1.1.5/24"}, '"ips" must be a list of strings'),
+        ({"ips": ["10.1.1.5"]}, "is not an address with a prefix"),
+        ({"mac": "nope"}, "\"mac\": 'nope' is not a MAC address"),
+        ({"mac": 5}, "is not a MAC address"),
+        ({"cni-args": ["x"]}, '"cni-args" must be an object'),
+        ({"ip": ["10.1.1.5/24"]}, "unknown interfaceAttributes ip"),
+    ],
+)
+def test_bad_attributes_are_configuration_errors(
+    attributes: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(CniError) as err:
+        selection(attributes, "n")
+    assert err.value.code == 7
+    assert problem in err.value.msg and err.value.msg.startswith("/delegate: ")
+
+
+class _NoIndex:
+    fresh = True
+
+    def lookup(self, group: str, name: str) -> None:
+        return None
+
+    def entries(self, group: str) -> list[object]:
+        return []
+
+    def refresh(self) -> list[object]:
+        return []
+
+
+def _ctx() -> PluginContext:
+    return PluginContext(registry=Registry(index=_NoIndex(), load_hooks=False))
+
+
+def test_only_add_del_check_status(tmp_path: Path) -> None:
+    env = {
+        "CNI_COMMAND": "GC",
+        "CNI_PATH": str(tmp_path),
+        "PYMULTUS_CNI_DIR": str(tmp_path / "cni"),
+    }
+    config = json.dumps({"cniVersion": "1.1.0", "name": "n", "type": "bridge"}).encode()
+    with pytest.raises(CniError) as err:
+        delegate(env, config, {}, _ctx())
+    assert err.value.code == 4 and "ADD, DEL, CHECK, STATUS, not GC" in err.value.msg
+
+
+def test_a_capability_no_plugin_declares_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    env = {
+        "CNI_COMMAND": "ADD",
+        "CNI_CONTAINERID": "c1",
+        "CNI_NETNS": "/run/netns/none",
+        "CNI_IFNAME": "net1",
+        "CNI_PATH": str(tmp_path),
+        "CNI_ARGS": "K8S_POD_NAMESPACE=default;K8S_POD_NAME=p",
+        "PYMULTUS_CNI_DIR": str(tmp_path / "cni"),
+    }
+    config = json.dumps({"cniVersion": "0.4.0", "name": "n", "type": "bridge"}).encode()
+    with pytest.raises(CniError) as err:
+        delegate(env, config, {"mac": "c2:b0:57:49:47:f1"}, _ctx())
+    assert err.value.code == 2 and '"mac"' in err.value.msg
+    assert not (tmp_path / "cni").exists()
