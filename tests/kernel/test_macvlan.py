@@ -8,6 +8,7 @@ setup to show where ours agrees byte for byte and where it is deliberately safer
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -452,6 +453,27 @@ def test_existing_ifname_is_an_error_and_leaves_nothing(
     after = container_netns.link("net1")
     assert before is not None and after is not None and after.index == before.index
     assert after.kind == "bridge"
+
+
+def test_failed_lookup_of_the_new_link_removes_it(
+    cni: CniHarness, veth_master: Master, container_netns: Netns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The link was made under its temporary name, then reading it back failed: it must
+    not stay behind as a stray ``veth<hex>`` in the pod."""
+    from pymultus.net import link
+
+    real_get_link = link.get_link
+
+    def failing_for_the_temporary_name(ipr: Any, name: str | None = None, **kw: Any) -> Any:
+        if name is not None and name.startswith("veth"):
+            raise link.NetlinkFailure(errno.ENOBUFS)
+        return real_get_link(ipr, name, **kw)
+
+    monkeypatch.setattr(link, "get_link", failing_for_the_temporary_name)
+    with pytest.raises(CniCallError) as err:
+        cni.inproc.add(macvlan(veth_master, ipam=static(V4)), container_netns)
+    assert err.value.msg == "failed to create macvlan: no buffer space available"
+    assert non_lo_links(container_netns) == []
 
 
 def test_missing_netns_on_add_is_the_reference_text(

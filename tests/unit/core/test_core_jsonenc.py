@@ -10,6 +10,9 @@ import pytest
 from pymultus.cni.errors import CniError
 from pymultus.cni.jsonenc import dumps_compact
 from pymultus.cni.jsonenc import dumps_indent
+from pymultus.cni.jsonenc import go_json_kind
+from pymultus.cni.jsonenc import go_value_type
+from pymultus.cni.jsonenc import json_type_name
 from pymultus.cni.jsonenc import loads_object
 
 REF = "/usr/lib/cni/bridge"
@@ -126,3 +129,27 @@ def test_decode_error_texts_match_reference(doc: str) -> None:
     with pytest.raises(ValueError) as err:
         loads_object(doc.encode(), "test")
     assert json.loads(proc.stdout)["msg"] == f"error unmarshall network config: {err.value}"
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "go_type", "plain", "openapi"),
+    [
+        (None, "null", "<nil>", "null", "null"),
+        (True, "bool", "bool", "a boolean", "a boolean"),
+        (3, "number", "float64", "a number", "an integer"),
+        (1.5, "number", "float64", "a number", "a number"),
+        ("s", "string", "string", "a string", "a string"),
+        ([1], "array", "[]interface {}", "a list", "an array"),
+        ({}, "object", "map[string]interface {}", "an object", "an object"),
+    ],
+)
+def test_the_kind_of_a_decoded_value(
+    value: object, kind: str, go_type: str, plain: str, openapi: str
+) -> None:
+    """One spelling per audience: Go's unmarshal kind, Go's %T, and our own words."""
+    assert go_json_kind(value) == kind
+    assert go_value_type(value) == go_type
+    assert json_type_name(value, article=True) == plain
+    assert json_type_name(value) == plain.rsplit(maxsplit=1)[-1]
+    assert json_type_name(value, article=True, openapi=True) == openapi
+    assert json_type_name(value, openapi=True) == openapi.rsplit(maxsplit=1)[-1]

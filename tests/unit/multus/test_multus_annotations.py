@@ -8,6 +8,7 @@ import json
 import pytest
 from pymultus.cni.errors import CniError
 from pymultus.multus.annotations import AnnotationError
+from pymultus.multus.annotations import ifname_problem
 from pymultus.multus.annotations import is_cidr
 from pymultus.multus.annotations import is_mac
 from pymultus.multus.annotations import parse_default_network
@@ -267,3 +268,26 @@ def test_mac_forms_go_rejects(mac: str) -> None:
 def test_cidr() -> None:
     assert is_cidr("10.1.1.101/24") and is_cidr("fd00::1/64")
     assert not is_cidr("10.1.1.101") and not is_cidr("10.1.1.1/255.255.255.0")
+    # Go's net.ParseCIDR: no zone, ASCII digits only
+    assert not is_cidr("fe80::1%eth0/64") and not is_cidr("10.1.1.1/2\u00b2")
+
+
+@pytest.mark.parametrize(
+    ("interface", "want"),
+    [
+        (".", "interface name '.' is . or .."),
+        ("a\u3000b", "interface name 'a\\u3000b' contains / or : or whitespace"),
+        ("a\x1cb", ""),  # U+001C is not whitespace to Go (Python's isspace says it is)
+        ("net1", ""),
+    ],
+)
+def test_interface_names_follow_libcni_rules(interface: str, want: str) -> None:
+    """The skeleton's rules (``cni.env.validate_ifname``), worded for the annotation."""
+    assert ifname_problem(interface) == want
+
+
+def test_zoned_addresses_are_refused_as_go_does() -> None:
+    with pytest.raises(AnnotationError, match="is not an IP address"):
+        parse('[{"name":"n","default-route":["fe80::1%eth0"]}]')
+    (n,) = parse('[{"name":"n","default-route":["::ffff:10.1.1.1"]}]')
+    assert n.default_route == ["10.1.1.1"]  # IPv4-mapped prints as IPv4, as Go's IP.String

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from pymultus.cni.env import CniEnv
 from pymultus.cni.errors import CniError
+from pymultus.net.gotypes import parse_mac_arg as parse_mac
+from pymultus.net.sysctl import net_path as sysctl_path
 from pymultus.plugin import PluginContext
 from pymultus.plugin import Request
 from pymultus_tuning import SYSCTL_KEY
@@ -17,9 +19,7 @@ from pymultus_tuning import Tuning
 from pymultus_tuning import check_allowlist
 from pymultus_tuning import encode_backup
 from pymultus_tuning import load_conf
-from pymultus_tuning import parse_mac
 from pymultus_tuning import read_backup
-from pymultus_tuning import sysctl_path
 
 PREV = {"cniVersion": "0.4.0", "interfaces": [{"name": "net1"}], "dns": {}}
 

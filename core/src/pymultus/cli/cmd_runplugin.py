@@ -26,10 +26,9 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from pymultus.cli.cnimode import _dispatch
     from pymultus.cli.cnimode import _fail
+    from pymultus.cli.cnimode import render
     from pymultus.cli.settings import Settings
     from pymultus.cni.errors import CniError
-    from pymultus.cni.jsonenc import dumps_compact
-    from pymultus.cni.jsonenc import dumps_indent
 
     settings = Settings.from_environ(os.environ)
     command = os.environ.get("CNI_COMMAND", "")
@@ -38,6 +37,5 @@ def run(args: argparse.Namespace) -> int:
         out = _dispatch(settings, os.environ, data, args.type)
     except CniError as exc:
         return _fail(sys.stdout, exc)
-    if out is not None:
-        sys.stdout.write(dumps_compact(out) + "\n" if command == "VERSION" else dumps_indent(out))
+    sys.stdout.write(render(command, out))
     return 0

@@ -51,6 +51,7 @@ from pymultus.cli.render import dump
 from pymultus.cli.render import plural
 from pymultus.cni.errors import INVALID_NETWORK_CONFIG
 from pymultus.cni.errors import CniError
+from pymultus.cni.jsonenc import json_type_name
 from pymultus.multus.manifests import CNI_EXTENSIONS
 from pymultus.multus.manifests import MANIFEST_EXTENSIONS
 from pymultus.multus.manifests import NAD_API_GROUP
@@ -188,22 +189,6 @@ _JSON_TYPES: Final = {
 }
 
 
-def _kind_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def schema_errors(
     value: Any, schema: dict[str, Any], path: tuple[str | int, ...] = ()
 ) -> list[tuple[tuple[str | int, ...], str]]:
@@ -221,7 +206,9 @@ def schema_errors(
             isinstance(value, bool) and want in ("integer", "number")
         )
         if not ok:
-            errors.append((path, f"must be of type {want}, got {_kind_of(value)}"))
+            errors.append(
+                (path, f"must be of type {want}, got {json_type_name(value, openapi=True)}")
+            )
             return errors
     if "enum" in schema and value not in schema["enum"]:
         errors.append(
@@ -353,7 +340,7 @@ def metadata_problems(obj: ManifestObject) -> list[Problem]:
                 out.append(
                     Problem(
                         obj.at("metadata", "annotations", str(key)),
-                        f"annotation values must be strings, got {_kind_of(value)} (quote it)",
+                        f"annotation values must be strings, got {json_type_name(value, openapi=True)} (quote it)",
                     )
                 )
     return out
@@ -388,7 +375,7 @@ def check_nad(v: Validation, obj: ManifestObject) -> None:
         v.error(loc, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
         return
     if not isinstance(parsed, dict):
-        v.error(loc, f"must be a JSON object, got {_kind_of(parsed)}")
+        v.error(loc, f"must be a JSON object, got {json_type_name(parsed, openapi=True)}")
         return
     if not parsed.get("name"):
         parsed = {**parsed, "name": obj.name}  # the meta-plugin injects the NAD's name
@@ -525,7 +512,10 @@ def check_pod_annotations(v: Validation, obj: ManifestObject) -> None:
         value = annotations[key]
         loc = obj.at(*base, key)
         if not isinstance(value, str):
-            v.error(loc, f"annotation values must be strings, got {_kind_of(value)} (quote it)")
+            v.error(
+                loc,
+                f"annotation values must be strings, got {json_type_name(value, openapi=True)} (quote it)",
+            )
             continue
         try:
             if key == NETWORKS_ANNOTATION:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from typing import IO
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import TypedDict
+from typing import Unpack
 
 from pymultus.cni import version as cniversion
 from pymultus.cni.errors import IO_FAILURE
@@ -69,38 +71,33 @@ def run_cni(environ: Mapping[str, str], stdin: IO[bytes], stdout: IO[str], argv0
     return code
 
 
+class CallOptions(TypedDict, total=False):
+    """What :func:`handle` and :func:`execute` take besides the call itself."""
+
+    #: Process settings (default: read from the call's environment).
+    settings: Any
+    #: A warm registry to reuse (the daemon's); default: a new one.
+    registry: Registry | None
+    #: Put into the plugin context's ``extras`` (daemon services).
+    extras: Mapping[str, Any] | None
+    #: Type names to run as another type (the daemon runs the meta-plugin for
+    #: ``pymultus-shim``).
+    aliases: Mapping[str, str] | None
+
+
 def handle(
     environ: Mapping[str, str],
     stdin: bytes,
     argv0: str = META_TYPE,
-    *,
-    settings: Any = None,
-    registry: Registry | None = None,
-    extras: Mapping[str, Any] | None = None,
-    aliases: Mapping[str, str] | None = None,
+    **options: Unpack[CallOptions],
 ) -> tuple[str, int]:
     """One CNI call, answered as text: exactly what the binary prints on stdout, and
-    its exit status. Thin mode and the daemon both call this.
-
-    :param settings: process settings (default: read from ``environ``).
-    :param registry: a warm registry to reuse (the daemon's); default: a new one.
-    :param extras: put into the plugin context's ``extras`` (daemon services).
-    :param aliases: type names to run as another type (the daemon runs the
-        meta-plugin for ``pymultus-shim``).
-    """
+    its exit status. Thin mode and the daemon both call this."""
     command = environ.get("CNI_COMMAND", "")
     if command == "":
         return "", 0
     try:
-        out = execute(
-            environ,
-            stdin,
-            argv0,
-            settings=settings,
-            registry=registry,
-            extras=extras,
-            aliases=aliases,
-        )
+        out = execute(environ, stdin, argv0, **options)
     except CniError as exc:
         return dumps_indent(exc.to_json()), 1
     return render(command, out), 0
@@ -110,22 +107,27 @@ def execute(
     environ: Mapping[str, str],
     stdin: bytes,
     argv0: str = META_TYPE,
-    *,
-    settings: Any = None,
-    registry: Registry | None = None,
-    extras: Mapping[str, Any] | None = None,
-    aliases: Mapping[str, str] | None = None,
+    **options: Unpack[CallOptions],
 ) -> dict[str, Any] | None:
     """Like :func:`handle`, but the decoded answer (``None`` when nothing is printed);
     failures raise :class:`CniError`."""
+    settings = options.get("settings")
     if settings is None:
         from pymultus.cli.settings import Settings
 
         settings = Settings.from_environ(environ)
     type_name = _type_from(stdin, argv0)
+    aliases = options.get("aliases")
     if aliases:
         type_name = aliases.get(type_name, type_name)
-    return _dispatch(settings, environ, stdin, type_name, registry=registry, extras=extras)
+    return _dispatch(
+        settings,
+        environ,
+        stdin,
+        type_name,
+        registry=options.get("registry"),
+        extras=options.get("extras"),
+    )
 
 
 def render(command: str, out: dict[str, Any] | None) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from typing import Final
 
 _GO_ESCAPES = {
     "<": "\\u003c",
@@ -134,20 +135,63 @@ def loads_object(data: bytes | str, what: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ValueError(go_json_error(exc, text)) from None
     if not isinstance(obj, dict):
-        kind = _go_kind(obj)
         raise ValueError(
-            f"json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
+            f"json: cannot unmarshal {go_json_kind(obj)} into Go value of type "
+            "map[string]interface {}"
         )
     return obj
 
 
-def _go_kind(obj: Any) -> str:
-    if isinstance(obj, list):
-        return "array"
-    if isinstance(obj, str):
-        return "string"
-    if isinstance(obj, bool):
+# -- the type of a decoded value, in words ----------------------------------------------
+
+
+def go_json_kind(value: Any) -> str:
+    """The JSON kind ``encoding/json`` names in ``json: cannot unmarshal <kind> into ...``:
+    ``string``, ``number``, ``bool``, ``array``, ``object`` (``null`` for ``None``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
         return "bool"
-    if isinstance(obj, int | float):
+    if isinstance(value, int | float):
         return "number"
-    return "null"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+_GO_VALUE_TYPES: Final = {
+    "null": "<nil>",
+    "bool": "bool",
+    "number": "float64",
+    "string": "string",
+    "array": "[]interface {}",
+    "object": "map[string]interface {}",
+}
+
+
+def go_value_type(value: Any) -> str:
+    """Go's ``%T`` of the value as decoded into an ``interface{}`` (``float64``,
+    ``[]interface {}``, ``map[string]interface {}``...), as libcni prints it."""
+    return _GO_VALUE_TYPES[go_json_kind(value)]
+
+
+_PLAIN_NAMES: Final = {"bool": "boolean", "array": "list"}
+_OPENAPI_NAMES: Final = {"bool": "boolean"}
+
+
+def json_type_name(value: Any, *, article: bool = False, openapi: bool = False) -> str:
+    """The type of a decoded value for our own (not Go's) messages: ``null``,
+    ``boolean``, ``number``, ``string``, ``list``, ``object``. ``openapi`` uses the
+    schema words instead (``array``, and ``integer`` for a whole number); ``article``
+    puts ``a``/``an`` before every name but ``null``."""
+    kind = go_json_kind(value)
+    if openapi:
+        integer = kind == "number" and not isinstance(value, float)
+        name = "integer" if integer else _OPENAPI_NAMES.get(kind, kind)
+    else:
+        name = _PLAIN_NAMES.get(kind, kind)
+    if not article or name == "null":
+        return name
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"

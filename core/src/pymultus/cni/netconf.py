@@ -15,6 +15,8 @@ from pymultus.cni.env import go_quote
 from pymultus.cni.errors import INVALID_NETWORK_CONFIG
 from pymultus.cni.errors import CniError
 from pymultus.cni.jsonenc import dumps_compact
+from pymultus.cni.jsonenc import go_json_kind
+from pymultus.cni.jsonenc import go_value_type
 from pymultus.cni.jsonenc import loads_object
 
 
@@ -36,21 +38,7 @@ def _parse_bool(obj: dict[str, Any], key: str) -> bool:
             return False
         # libcni quotes the lower-cased text.
         raise _err(f"error parsing configuration list: invalid value {go_quote(low)} for {key}")
-    raise _err(f"error parsing configuration list: invalid type {_go_type(val)} for {key}")
-
-
-def _go_type(val: Any) -> str:
-    if isinstance(val, bool):
-        return "bool"
-    if isinstance(val, int | float):
-        return "float64"
-    if isinstance(val, list):
-        return "[]interface {}"
-    if isinstance(val, dict):
-        return "map[string]interface {}"
-    if val is None:
-        return "<nil>"
-    return "string"
+    raise _err(f"error parsing configuration list: invalid type {go_value_type(val)} for {key}")
 
 
 def negotiate_version(conf_version: str, versions: Any) -> str:
@@ -67,7 +55,7 @@ def negotiate_version(conf_version: str, versions: Any) -> str:
         if not isinstance(v, str):
             raise _err(
                 f"error parsing configuration list: invalid type for cniVersions index {i}: "
-                f"{_go_type(v)}"
+                f"{go_value_type(v)}"
             )
         try:
             parsed = cniversion.parse(v)
@@ -124,10 +112,12 @@ class NetworkConfigList:
             raise _err("error parsing configuration list: no name")
         name = obj["name"]
         if not isinstance(name, str):
-            raise _err(f"error parsing configuration list: invalid name type {_go_type(name)}")
+            raise _err(f"error parsing configuration list: invalid name type {go_value_type(name)}")
         ver = obj.get("cniVersion", "")
         if not isinstance(ver, str):
-            raise _err(f"error parsing configuration list: invalid cniVersion type {_go_type(ver)}")
+            raise _err(
+                f"error parsing configuration list: invalid cniVersion type {go_value_type(ver)}"
+            )
         ver = negotiate_version(ver, obj.get("cniVersions"))
         disable_check = _parse_bool(obj, "disableCheck")
         disable_gc = _parse_bool(obj, "disableGC")
@@ -143,7 +133,7 @@ class NetworkConfigList:
         plugins = obj["plugins"]
         if not isinstance(plugins, list):
             raise _err(
-                f"error parsing configuration list: invalid 'plugins' type {_go_type(plugins)}"
+                f"error parsing configuration list: invalid 'plugins' type {go_value_type(plugins)}"
             )
         if not plugins:
             raise _err("error parsing configuration list: no plugins in list")
@@ -161,10 +151,10 @@ class NetworkConfigList:
         _check_plugin(obj, None)
         name = obj.get("name", "")
         if not isinstance(name, str):
-            raise _err(f"error parsing configuration: invalid name type {_go_type(name)}")
+            raise _err(f"error parsing configuration: invalid name type {go_value_type(name)}")
         ver = obj.get("cniVersion", "")
         if not isinstance(ver, str):
-            raise _err(f"error parsing configuration: invalid cniVersion type {_go_type(ver)}")
+            raise _err(f"error parsing configuration: invalid cniVersion type {go_value_type(ver)}")
         # libcni ``ConfListFromConf`` caches the list it wraps the conf into, as a Go
         # map marshals it (keys sorted at every level), not the conf's own bytes.
         wrapped = {"cniVersion": ver, "name": name, "plugins": [obj]}
@@ -190,32 +180,20 @@ def _check_plugin(plugin: Any, index: int | None) -> None:
     prefix = "error parsing configuration: "
     if index is not None:
         prefix = f"failed to parse plugin config {index}: {prefix}"
-    if not isinstance(plugin, dict):
-        kind = "null" if plugin is None else _json_kind(plugin)
-        if plugin is not None:
-            raise CniError(
-                INVALID_NETWORK_CONFIG,
-                f"{prefix}json: cannot unmarshal {kind} into Go value of type types.PluginConf",
-            )
-        plugin = {}
+    if plugin is None:
+        plugin = {}  # Go decodes null into a struct as a no-op
+    elif not isinstance(plugin, dict):
+        raise CniError(
+            INVALID_NETWORK_CONFIG,
+            f"{prefix}json: cannot unmarshal {go_json_kind(plugin)} into Go value of type "
+            "types.PluginConf",
+        )
     ptype = plugin.get("type")
     if ptype is not None and not isinstance(ptype, str):
         raise CniError(
             INVALID_NETWORK_CONFIG,
-            f"{prefix}json: cannot unmarshal {_json_kind(ptype)} into Go struct field "
+            f"{prefix}json: cannot unmarshal {go_json_kind(ptype)} into Go struct field "
             "PluginConf.type of type string",
         )
     if not ptype:
         raise CniError(INVALID_NETWORK_CONFIG, f"{prefix}missing 'type'")
-
-
-def _json_kind(val: Any) -> str:
-    if isinstance(val, bool):
-        return "bool"
-    if isinstance(val, int | float):
-        return "number"
-    if isinstance(val, list):
-        return "array"
-    if isinstance(val, dict):
-        return "object"
-    return "string"

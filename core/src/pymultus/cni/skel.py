@@ -24,6 +24,7 @@ from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import INVALID_ENVIRONMENT_VARIABLES
 from pymultus.cni.errors import INVALID_NETWORK_CONFIG
 from pymultus.cni.errors import CniError
+from pymultus.cni.jsonenc import go_json_kind
 from pymultus.cni.jsonenc import loads_object
 from pymultus.cni.result import Result
 
@@ -76,18 +77,6 @@ def _ge(version: str, other: str) -> bool:
         raise CniError(DECODING_FAILURE, exc.msg) from None
 
 
-def _go_kind(val: Any) -> str:
-    if isinstance(val, bool):
-        return "bool"
-    if isinstance(val, int | float):
-        return "number"
-    if isinstance(val, list):
-        return "array"
-    if isinstance(val, dict):
-        return "object"
-    return "string"
-
-
 def parse_stdin(stdin: bytes) -> dict[str, Any]:
     """Decode stdin and check the network name (codes 6 and 7), with the texts of
     the skeleton's typed decode (``struct { Name string }``)."""
@@ -111,7 +100,7 @@ def parse_stdin(stdin: bytes) -> dict[str, Any]:
         raise CniError(
             DECODING_FAILURE,
             "error unmarshall network config: json: cannot unmarshal "
-            f"{_go_kind(name)} into Go struct field .name of type string",
+            f"{go_json_kind(name)} into Go struct field .name of type string",
         )
     if not name:
         raise CniError(INVALID_NETWORK_CONFIG, "missing network name")
@@ -129,7 +118,7 @@ def config_version(config: dict[str, Any]) -> str:
         raise CniError(
             DECODING_FAILURE,
             "decoding version from network config: json: cannot unmarshal "
-            f"{_go_kind(ver)} into Go struct field .cniVersion of type string",
+            f"{go_json_kind(ver)} into Go struct field .cniVersion of type string",
         )
     return ver
 

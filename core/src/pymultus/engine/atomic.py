@@ -9,7 +9,8 @@ Whether the data is also ``fsync``'ed before the rename (and the directory after
 are written without fsync): a killed process loses nothing either way (its writes are
 in the kernel's page cache), only a power loss does, and after one every pod network
 namespace is gone too. Measured here, the two fsyncs of one write cost ~3 ms, ~12 of them
-per pod ADD. :func:`set_durable` turns them on (the daemon: ``PYMULTUS_FSYNC=1``).
+per pod ADD. :func:`set_durable` turns them on (the daemon: ``PYMULTUS_FSYNC=1``); a
+caller can also ask for them per write (``pymultus install`` does, for files on the node).
 """
 
 from __future__ import annotations
@@ -30,37 +31,55 @@ def set_durable(enabled: bool) -> None:
     DURABLE = enabled
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, dir_mode: int = 0o700) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory."""
-    durable = DURABLE
-    path.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode)
-    # Unique per process *and* thread: the daemon writes from many threads.
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{threading.get_native_id()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+def write_atomic(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    dir_mode: int | None = 0o700,
+    durable: bool | None = None,
+) -> None:
+    """Write ``data`` to ``path`` via a uniquely named temporary file in the same
+    directory (same file system: the rename is atomic), renamed over ``path``.
+
+    :param mode: the file's mode, exactly (the umask does not apply).
+    :param dir_mode: missing parent directories are made with this mode; ``None``: the
+        directory must exist.
+    :param durable: fsync the file before the rename and the directory after it;
+        ``None`` follows :data:`DURABLE`.
+    """
+    if durable is None:
+        durable = DURABLE
+    if dir_mode is not None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode)
+    # Unique across processes and threads (the daemon writes from many threads);
+    # O_EXCL never reuses, or writes through, a file that is already there.
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        if durable:
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    try:
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fchmod(fd, mode)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    if not durable:
-        return
-    # The rename itself must survive a power loss too.
+    if durable:
+        fsync_dir(path.parent)  # the rename itself must survive a power loss too
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or unlink in ``directory`` durable (best effort)."""
     with contextlib.suppress(OSError):
-        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(dfd)
         finally:

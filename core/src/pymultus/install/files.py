@@ -13,17 +13,10 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+from pymultus.engine.atomic import fsync_dir
+from pymultus.engine.atomic import write_atomic
 
 
 def same_file_content(path: Path, data: bytes, mode: int) -> bool:
@@ -46,25 +39,7 @@ def replace_file(path: Path, data: bytes, mode: int) -> bool:
     """Make ``path`` a regular file with ``data`` and ``mode``; False if it already was."""
     if same_file_content(path, data, mode):
         return False
-    directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    tmp = Path(tmp_name)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fchmod(fd, mode)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
+    write_atomic(path, data, mode=mode, dir_mode=None, durable=True)
     return True
 
 
@@ -91,7 +66,7 @@ def replace_symlink(path: Path, target: str) -> bool:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return True
 
 
@@ -100,5 +75,5 @@ def remove_if_exists(path: Path) -> bool:
         os.unlink(path)
     except FileNotFoundError:
         return False
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return True

@@ -11,16 +11,20 @@ example uses it; Multus ignores it silently).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 from typing import Final
 
+from pymultus.cni.env import validate_ifname
 from pymultus.cni.errors import INVALID_NETWORK_CONFIG
 from pymultus.cni.errors import CniError
 from pymultus.cni.jsonenc import go_json_error
+from pymultus.cni.jsonenc import json_type_name
+from pymultus.net.gotypes import parse_cidr
+from pymultus.net.gotypes import parse_ip
+from pymultus.net.gotypes import parse_mac
 
 NETWORKS_ANNOTATION: Final = "k8s.v1.cni.cncf.io/networks"
 DEFAULT_NETWORK_ANNOTATION: Final = "v1.multus-cni.io/default-network"
@@ -30,7 +34,6 @@ CONFIG_SOURCE_ANNOTATION: Final = "kubernetes.io/config.source"
 
 #: DNS-1123 label: what the short form allows for namespaces, names and ifnames.
 _DNS1123: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_HEX: Final = frozenset("0123456789abcdefABCDEF")
 
 
 @dataclass
@@ -74,67 +77,37 @@ class AnnotationError(CniError):
         self.problem = problem
 
 
-# -- validation helpers (Go's net.ParseMAC / ParseIP / ParseCIDR) -----------------------
+# -- validation helpers (Go's net.ParseMAC / ParseIP / ParseCIDR, libcni's ifname rules) --
 
 
 def is_mac(text: str) -> bool:
-    """Go ``net.ParseMAC``: 6, 8 or 20 bytes, ``:``/``-`` pairs or ``.`` quads."""
-    if len(text) < 14:
-        return False
-    if text[2] in ":-":
-        sep = text[2]
-        if (len(text) + 1) % 3 != 0:
-            return False
-        n = (len(text) + 1) // 3
-        if n not in (6, 8, 20):
-            return False
-        for i in range(n):
-            group = text[i * 3 : i * 3 + 2]
-            if len(group) != 2 or not set(group) <= _HEX:
-                return False
-            if i < n - 1 and text[i * 3 + 2] != sep:
-                return False
-        return True
-    if text[4] == ".":
-        if (len(text) + 1) % 5 != 0:
-            return False
-        n = 2 * (len(text) + 1) // 5
-        if n not in (6, 8, 20):
-            return False
-        for i in range(n // 2):
-            group = text[i * 5 : i * 5 + 4]
-            if len(group) != 4 or not set(group) <= _HEX:
-                return False
-            if i < n // 2 - 1 and text[i * 5 + 4] != ".":
-                return False
-        return True
-    return False
-
-
-def is_ip(text: str) -> bool:
+    """Go ``net.ParseMAC`` accepts ``text`` (6, 8 or 20 bytes)."""
     try:
-        ipaddress.ip_address(text)
+        parse_mac(text)
     except ValueError:
         return False
     return True
 
 
 def is_cidr(text: str) -> bool:
-    addr, sep, prefix = text.partition("/")
-    if not sep or not prefix.isdigit() or not is_ip(addr):
-        return False
-    limit = 32 if ":" not in addr else 128
-    return int(prefix) <= limit
+    """Go ``net.ParseCIDR`` accepts ``text``."""
+    return parse_cidr(text) is not None
+
+
+#: :func:`validate_ifname`'s rules, worded for an annotation (naming the value).
+_IFNAME_PROBLEMS: Final = {
+    "interface name is too long": "is longer than 15 characters",
+    "interface name is . or ..": "is . or ..",
+    "interface name contains / or : or whitespace characters": "contains / or : or whitespace",
+}
 
 
 def ifname_problem(ifname: str) -> str:
     """Why ``ifname`` cannot be an interface name (libcni's rules), or ``""``."""
-    if len(ifname.encode()) > 15:
-        return f"interface name {ifname!r} is longer than 15 characters"
-    if ifname in (".", ".."):
-        return f"interface name {ifname!r} is . or .."
-    if any(ch in "/:" or ch.isspace() for ch in ifname):
-        return f"interface name {ifname!r} contains / or : or whitespace"
+    try:
+        validate_ifname(ifname)
+    except CniError as exc:
+        return f"interface name {ifname!r} {_IFNAME_PROBLEMS.get(exc.msg, exc.msg)}"
     return ""
 
 
@@ -228,29 +201,18 @@ def _parse_json(value: str, default_ns: str, pod: str, key: str) -> list[Network
             pod,
             key,
             "failed to parse pod Network Attachment Selection Annotation JSON format: "
-            f"expected a list of network selection objects, got {_kind(doc)}",
+            f"expected a list of network selection objects, got {json_type_name(doc, article=True)}",
         )
     return [_element(obj, i, default_ns, pod, key) for i, obj in enumerate(doc)]
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return "null"
 
 
 def _element(obj: Any, index: int, default_ns: str, pod: str, key: str) -> NetworkSelection:
     if not isinstance(obj, dict):
         raise AnnotationError(
-            pod, key, f"must be a network selection object, got {_kind(obj)}", f"element {index}"
+            pod,
+            key,
+            f"must be a network selection object, got {json_type_name(obj, article=True)}",
+            f"element {index}",
         )
     label = obj.get("name") if isinstance(obj.get("name"), str) else ""
     element = f"element {index} ({json.dumps(label)})"
@@ -263,7 +225,7 @@ def _element(obj: Any, index: int, default_ns: str, pod: str, key: str) -> Netwo
         if v is None:
             return ""
         if not isinstance(v, str):
-            raise fail(f'"{field}" must be a string, got {_kind(v)}')
+            raise fail(f'"{field}" must be a string, got {json_type_name(v, article=True)}')
         return v
 
     def str_list(field: str) -> list[str] | None:
@@ -271,7 +233,11 @@ def _element(obj: Any, index: int, default_ns: str, pod: str, key: str) -> Netwo
         if v is None:
             return None
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            shown = _kind(v) if not isinstance(v, list) else "a list holding a non-string"
+            shown = (
+                json_type_name(v, article=True)
+                if not isinstance(v, list)
+                else "a list holding a non-string"
+            )
             raise fail(f'"{field}" must be a list of strings, got {shown} ({json.dumps(v)})')
         return list(v)
 
@@ -289,7 +255,7 @@ def _element(obj: Any, index: int, default_ns: str, pod: str, key: str) -> Netwo
         if "/" in ip:
             if not is_cidr(ip):
                 raise fail(f'"ips": failed to parse CIDR {ip!r}')
-        elif not is_ip(ip):
+        elif parse_ip(ip) is None:
             raise fail(f'"ips": failed to parse IP address {ip!r}')
     mac = string("mac")
     if mac and not is_mac(mac):
@@ -323,10 +289,11 @@ def _default_route(obj: dict[str, Any], fail: Any) -> list[str] | None:
             continue
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             raise fail(f'"{field}" must be a list of IP addresses, got {json.dumps(v)}')
-        for gw in v:
-            if not is_ip(gw):
+        parsed = [parse_ip(gw) for gw in v]
+        for gw, ip in zip(v, parsed, strict=True):
+            if ip is None:
                 raise fail(f'"{field}": {gw!r} is not an IP address')
-        routes[field] = [str(ipaddress.ip_address(gw)) for gw in v]
+        routes[field] = [str(ip) for ip in parsed]
     if len(routes) == 2 and routes["default-route"] != routes["gateway"]:
         raise fail('"gateway" is an alias of "default-route"; both are given with different values')
     return next(iter(routes.values()), None)
@@ -344,12 +311,14 @@ def _port_mappings(value: Any, fail: Any) -> list[dict[str, Any]] | None:
     if value is None:
         return None
     if not isinstance(value, list):
-        raise fail(f'"portMappings" must be a list of objects, got {_kind(value)}')
+        raise fail(
+            f'"portMappings" must be a list of objects, got {json_type_name(value, article=True)}'
+        )
     out: list[dict[str, Any]] = []
     for i, entry in enumerate(value):
         where = f"portMappings[{i}]"
         if not isinstance(entry, dict):
-            raise fail(f'"{where}" must be an object, got {_kind(entry)}')
+            raise fail(f'"{where}" must be an object, got {json_type_name(entry, article=True)}')
         for field in ("hostPort", "containerPort"):
             _int_field(entry, field, where, fail)
         for field in ("protocol", "hostIP"):
@@ -363,7 +332,7 @@ def _bandwidth(value: Any, fail: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise fail(f'"bandwidth" must be an object, got {_kind(value)}')
+        raise fail(f'"bandwidth" must be an object, got {json_type_name(value, article=True)}')
     for field in ("ingressRate", "ingressBurst", "egressRate", "egressBurst"):
         _int_field(value, field, "bandwidth", fail)
     return dict(value)
@@ -373,5 +342,5 @@ def _cni_args(value: Any, fail: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise fail(f'"cni-args" must be an object, got {_kind(value)}')
+        raise fail(f'"cni-args" must be an object, got {json_type_name(value, article=True)}')
     return dict(value)

@@ -17,6 +17,7 @@ from typing import Final
 from pymultus.cni.errors import INVALID_NETWORK_CONFIG
 from pymultus.cni.errors import UNSUPPORTED_FIELD
 from pymultus.cni.errors import CniError
+from pymultus.cni.jsonenc import json_type_name
 from pymultus.cni.netconf import NetworkConfigList
 
 DEFAULT_CNI_DIR: Final = "/var/lib/cni/multus"
@@ -49,21 +50,6 @@ def conf_error(msg: str, details: str = "") -> CniError:
     return CniError(INVALID_NETWORK_CONFIG, msg, details)
 
 
-def json_type(value: Any) -> str:
-    """The JSON name of a decoded value's type, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    return "object"
-
-
 def _want(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
     """``obj[key]`` if present with the right JSON type, ``None`` if absent or null."""
     if key not in obj or obj[key] is None:
@@ -72,7 +58,9 @@ def _want(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], what: st
     if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
         raise conf_error(f'failed to load netconf: "{key}" must be {what}, got boolean')
     if not isinstance(value, kind):
-        raise conf_error(f'failed to load netconf: "{key}" must be {what}, got {json_type(value)}')
+        raise conf_error(
+            f'failed to load netconf: "{key}" must be {what}, got {json_type_name(value)}'
+        )
     return value
 
 
@@ -93,7 +81,7 @@ def _str_list(obj: dict[str, Any], key: str, default: tuple[str, ...] = ()) -> l
     for i, item in enumerate(value):
         if not isinstance(item, str):
             raise conf_error(
-                f'failed to load netconf: "{key}"[{i}] must be a string, got {json_type(item)}'
+                f'failed to load netconf: "{key}"[{i}] must be a string, got {json_type_name(item)}'
             )
     return list(value)
 
@@ -225,7 +213,7 @@ def load_delegate(obj: Any, index: int) -> NetworkConfigList:
     """One entry of ``delegates``: a conf (with ``type``) or a conflist (``plugins``)."""
     where = f"failed to load delegate {index} config"
     if not isinstance(obj, dict):
-        raise conf_error(f"{where}: must be an object, got {json_type(obj)}")
+        raise conf_error(f"{where}: must be an object, got {json_type_name(obj)}")
     return parse_network_config(obj, where)
 
 

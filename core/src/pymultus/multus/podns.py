@@ -20,7 +20,12 @@ def link_names(netns: str) -> set[str]:
     from pymultus.net.ns import entered
 
     try:
-        with entered(netns), open("/proc/thread-self/net/dev", encoding="ascii") as fh:
+        # Interface names are bytes to the kernel (any but "/", ":" and whitespace):
+        # a non-ASCII or non-UTF-8 name must still be listed, not fail the call.
+        with (
+            entered(netns),
+            open("/proc/thread-self/net/dev", encoding="utf-8", errors="surrogateescape") as fh,
+        ):
             text = fh.read()
     except NetnsNotFound:
         raise CniError(INVALID_ENVIRONMENT_VARIABLES, f"no net namespace {netns} found") from None

@@ -4,9 +4,10 @@ Nothing here forks or switches the namespace of the whole process: a namespace i
 entered by the calling thread only (``setns`` is per-thread on Linux) and left again
 before returning.
 
-- :mod:`~pymultus.net.ns`: enter a netns from one thread; ``IPRoute`` bound to a netns.
-- :mod:`~pymultus.net.nspath`: open a netns path with the reference's error texts.
-- :mod:`~pymultus.net.sysctl`: ``/proc/sys`` values of the thread's namespace.
+- :mod:`~pymultus.net.ns`: open a netns path (the reference's checks and texts), enter
+  it from one thread; ``IPRoute`` bound to a netns.
+- :mod:`~pymultus.net.sysctl`: ``/proc/sys/net`` values of the thread's namespace
+  (tuning's key rules, Go's texts).
 - :mod:`~pymultus.net.link`: temporary names, link lookup/create/rename/delete/attributes.
 - :mod:`~pymultus.net.route`: default-route interface, route listing, ECMP-style add.
 - :mod:`~pymultus.net.iface`: the reference's ``ConfigureIface`` and CHECK validators.

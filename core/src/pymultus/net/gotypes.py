@@ -24,6 +24,11 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from pymultus.cni.errors import INTERNAL
+from pymultus.cni.errors import CniError
+from pymultus.cni.jsonenc import go_json_kind
+from pymultus.cni.result import DNS as ResultDNS
+
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # -- Go's net package --------------------------------------------------------------------
@@ -120,6 +125,15 @@ def parse_mac(text: str) -> bytes:
     return raw
 
 
+def parse_mac_arg(text: str) -> bytes:
+    """A configured MAC (``mac``, CNI_ARGS ``MAC``, ``runtimeConfig.mac``) as the
+    reference plugins parse it: :func:`parse_mac`, failing with their plain error."""
+    try:
+        return parse_mac(text)
+    except ValueError as exc:
+        raise CniError(INTERNAL, f"invalid args {text} for MAC addr: {exc}") from None
+
+
 def _is_hex(text: str) -> bool:
     return text.isascii() and all(c in "0123456789abcdefABCDEF" for c in text)
 
@@ -209,6 +223,18 @@ DNS = struct(
     {"nameservers": STRINGS, "domain": STRING, "search": STRINGS, "options": STRINGS},
 )
 
+
+def dns_from(decoded: Mapping[str, Any]) -> ResultDNS:
+    """The result's DNS from a :data:`DNS` value as :func:`decode` returns it (absent
+    fields empty, ``null`` list elements as ``""``, as Go decodes them)."""
+    return ResultDNS(
+        nameservers=[s or "" for s in decoded.get("nameservers", [])],
+        domain=decoded.get("domain", ""),
+        search=[s or "" for s in decoded.get("search", [])],
+        options=[s or "" for s in decoded.get("options", [])],
+    )
+
+
 #: ``types.Route`` as the current library decodes it (its own ``UnmarshalJSON``).
 ROUTE = struct(
     "route",
@@ -273,18 +299,6 @@ def decode(value: Any, gotype: GoType) -> Any:
     return out
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "number"
-
-
 def _number_literal(value: Any) -> str:
     return str(getattr(value, "text", None) or value)
 
@@ -302,7 +316,7 @@ class _Decoder:
     def value(self, value: Any, t: GoType, struct_name: str, path: tuple[str, ...]) -> Any:
         if value is None:
             return None
-        kind = _json_kind(value)
+        kind = go_json_kind(value)
         if t.kind in ("string", "bool"):
             if kind != t.kind:
                 self.type_error(kind, t.go, struct_name, path)

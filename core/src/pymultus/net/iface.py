@@ -25,7 +25,6 @@ from pymultus.cni.result import Result
 from pymultus.cni.result import Route
 from pymultus.net import sysctl
 from pymultus.net.gotypes import IP
-from pymultus.net.gotypes import errno_text
 from pymultus.net.gotypes import ip_or_nil
 from pymultus.net.gotypes import ipnet_struct
 from pymultus.net.gotypes import mask_hex
@@ -141,22 +140,16 @@ def _enable_ipv6(ifname: str) -> None:
         path = f"{sysctl.PROC_SYS}/{name}"
         try:
             value = sysctl.read(path).strip()
-        except OSError as exc:
-            log.warning(
-                'ipam_linux: failed to read sysctl "%s": open %s: %s',
-                name,
-                path,
-                errno_text(exc.errno or 0),
-            )
+        except sysctl.SysctlError as exc:
+            log.warning('ipam_linux: failed to read sysctl "%s": %s', name, exc.msg)
             continue
         if value == "0":
             continue
         try:
             sysctl.write(path, "0")
-        except OSError as exc:
+        except sysctl.SysctlError as exc:
             raise _fail(
-                f'failed to enable IPv6 for interface "{iface}" ({name}={value}): '
-                f"open {path}: {errno_text(exc.errno or 0)}"
+                f'failed to enable IPv6 for interface "{iface}" ({name}={value}): {exc.msg}'
             ) from None
 
 

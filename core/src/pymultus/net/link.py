@@ -67,6 +67,8 @@ class Link:
     macvlan_mode: str
     txqlen: int
     promiscuity: int
+    #: ``IFLA_IFALIAS``, the free-text label ``ip link`` shows as ``alias``.
+    alias: str = ""
 
     @property
     def up(self) -> bool:
@@ -88,6 +90,7 @@ class Link:
             macvlan_mode=str(mode or ""),
             txqlen=int(msg.get("txqlen") or 0),
             promiscuity=int(msg.get("promiscuity") or 0),
+            alias=str(msg.get("ifalias") or ""),
         )
 
 
@@ -275,3 +278,8 @@ def set_mtu(ipr: Any, index: int, mtu: int) -> None:
 
 def set_txqlen(ipr: Any, index: int, qlen: int) -> None:
     nl_call(ipr.link, "set", index=index, txqlen=qlen)
+
+
+def set_alias(ipr: Any, index: int, alias: str) -> None:
+    """Set ``IFLA_IFALIAS`` (``""`` clears it)."""
+    nl_call(ipr.link, "set", index=index, ifalias=alias)

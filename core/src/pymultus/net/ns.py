@@ -1,10 +1,19 @@
-"""Entering network namespaces from one thread, and netlink sockets bound to them.
+"""Network namespaces: opening one by path, entering it from one thread, netlink sockets
+bound to it.
+
+:func:`open` is the reference plugins' ``ns.GetNS``: the path's file system is checked
+first (``statfs``: it must be nsfs or procfs), then the path is opened, and failures
+carry Go's texts (``failed to Statfs "<path>": no such file or directory``,
+``unknown FS magic on "<path>": 1021994``). A missing path is :class:`NetnsNotFound`,
+which a DEL treats as success; every other failure is :class:`NetnsError`.
 
 pyroute2's ``IPRoute(netns=...)`` forks a helper per namespace (8-12 ms measured) and,
 with its default flags, *creates* a missing namespace. Instead the calling thread
 enters the namespace with ``setns`` (per-thread on Linux, ~0.3 ms), opens its netlink
 socket there (the socket stays bound to that namespace), and returns to where it was.
-A missing namespace is an error, never created.
+A missing namespace is an error, never created. :func:`entered` and
+:func:`open_iproute` take a path or an fd already returned by :func:`open`, so a
+caller that needs the fd too opens the path once.
 
 pyroute2 0.9 keeps sockets per thread and creates them lazily: an ``IPRoute`` opened
 here must be used from the thread that opened it.
@@ -21,16 +30,77 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from typing import Any
 
+from pymultus.net.gotypes import errno_text
+
 if TYPE_CHECKING:
     from pyroute2 import IPRoute
 
 CLONE_NEWNET = 0x40000000
-_libc: Any = None
+NSFS_MAGIC = 0x6E736673
+PROCFS_MAGIC = 0x9FA0
+#: A namespace given by path, or by an fd from :func:`open` (the caller closes it).
+Target = str | int
+
+_libc_handle: Any = None
 _lock = threading.Lock()
 
 
-class NetnsNotFound(FileNotFoundError):
+class NetnsError(OSError):
+    """Opening or entering a namespace failed; ``str()`` is the reference's wording."""
+
+    def __init__(self, code: int, text: str, path: str) -> None:
+        super().__init__(code, text, path)
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class NetnsNotFound(NetnsError, FileNotFoundError):
     """The namespace path does not exist (a DEL must treat this as success)."""
+
+
+def _libc() -> Any:
+    """The C library, loaded once per process on first use."""
+    global _libc_handle  # noqa: PLW0603 - one libc handle per process
+    if _libc_handle is None:
+        with _lock:
+            if _libc_handle is None:
+                _libc_handle = ctypes.CDLL(None, use_errno=True)
+    return _libc_handle
+
+
+def fs_magic(path: str) -> int:
+    """``statfs(path).f_type`` (Python's ``os.statvfs`` does not report it)."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux
+    if _libc().statfs(os.fsencode(path), buf) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), path)
+    return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
+
+
+def _failed(code: int, text: str, path: str) -> NetnsError:
+    return (NetnsNotFound if code == errno.ENOENT else NetnsError)(code, text, path)
+
+
+def open(path: str) -> int:
+    """An ``O_RDONLY`` fd of the namespace at ``path`` (the caller closes it).
+
+    :raises NetnsNotFound: ``failed to Statfs "<path>": no such file or directory``
+    :raises NetnsError: any other failure, e.g. ``unknown FS magic on "<path>": 1021994``
+    """
+    try:
+        magic = fs_magic(path)
+    except OSError as exc:
+        code = exc.errno or errno.EIO
+        raise _failed(code, f'failed to Statfs "{path}": {errno_text(code)}', path) from None
+    if magic not in (NSFS_MAGIC, PROCFS_MAGIC):
+        raise NetnsError(errno.EINVAL, f'unknown FS magic on "{path}": {magic:x}', path)
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        code = exc.errno or errno.EIO
+        raise _failed(code, f"open {path}: {errno_text(code)}", path) from None
 
 
 def _setns(fd: int) -> None:
@@ -38,22 +108,9 @@ def _setns(fd: int) -> None:
     if setns is not None:
         setns(fd, CLONE_NEWNET)
         return
-    global _libc  # noqa: PLW0603 - one libc handle per process, loaded on first use
-    if _libc is None:
-        with _lock:
-            if _libc is None:
-                _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
+    if _libc().setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
-
-
-def open_ns_fd(path: str) -> int:
-    """An fd of the namespace at ``path``; :class:`NetnsNotFound` if it is missing."""
-    try:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise NetnsNotFound(errno.ENOENT, f"netns {path} does not exist", path) from None
 
 
 def current_ns_path() -> str:
@@ -62,24 +119,30 @@ def current_ns_path() -> str:
 
 
 @contextlib.contextmanager
-def entered(path: str) -> Iterator[None]:
-    """Run the block in the namespace at ``path`` (this thread only), then come back.
+def entered(netns: Target) -> Iterator[None]:
+    """Run the block in the namespace ``netns`` (a path, or an fd from :func:`open`),
+    this thread only, then come back.
 
     Sysctl files under ``/proc/sys/net`` and new netlink sockets follow the thread's
     namespace, so both work inside the block.
     """
-    target = open_ns_fd(path)
+    owned = not isinstance(netns, int)
+    target = open(netns) if isinstance(netns, str) else netns
     try:
         home = os.open(current_ns_path(), os.O_RDONLY | os.O_CLOEXEC)
     except BaseException:
-        os.close(target)
+        if owned:
+            os.close(target)
         raise
     try:
         try:
             _setns(target)
         except OSError as exc:
             if exc.errno == errno.EINVAL:
-                raise OSError(errno.EINVAL, f"{path} is not a network namespace") from None
+                where = netns if owned else f"fd {netns}"
+                raise NetnsError(
+                    errno.EINVAL, f"{where} is not a network namespace", str(netns)
+                ) from None
             raise
         try:
             yield
@@ -88,12 +151,14 @@ def entered(path: str) -> Iterator[None]:
             # would do the next pod's work in the wrong place.
             _setns(home)
     finally:
-        os.close(target)
+        if owned:
+            os.close(target)
         os.close(home)
 
 
-def open_iproute(netns: str | None = None) -> IPRoute:
-    """An ``IPRoute`` whose socket lives in ``netns`` (``None``: this thread's own)."""
+def open_iproute(netns: Target | None = None) -> IPRoute:
+    """An ``IPRoute`` whose socket lives in ``netns`` (a path or an fd from :func:`open`;
+    ``None``: this thread's own)."""
     from pyroute2 import IPRoute
 
     if netns is None:

@@ -282,6 +282,7 @@ class InProcessDriver(CniDriver):
     mode = "inproc"
 
     def run(self, call: CniCall) -> CniOutcome:
+        from pymultus.cli.cnimode import render
         from pymultus.cni.jsonenc import dumps_indent
         from pymultus.net.ns import entered
 
@@ -405,16 +406,6 @@ def _stdout_json(proc: subprocess.CompletedProcess[str], command: str) -> dict[s
     if not isinstance(data, dict):
         raise CliProtocolError(f"{command}: stdout is JSON but not an object: {text}")
     return data
-
-
-def render(command: str, out: dict[str, Any] | None) -> str:
-    """What a CNI binary prints for a successful call."""
-    from pymultus.cni.jsonenc import dumps_compact
-    from pymultus.cni.jsonenc import dumps_indent
-
-    if out is None:
-        return ""
-    return dumps_compact(out) + "\n" if command == "VERSION" else dumps_indent(out)
 
 
 def pymultus_executable() -> str:

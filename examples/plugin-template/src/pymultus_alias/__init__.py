@@ -18,8 +18,6 @@ The alias is the free-text label the kernel keeps per link (``IFLA_IFALIAS``, sh
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
@@ -33,7 +31,7 @@ from pymultus.cni.errors import INVALID_NETWORK_CONFIG
 from pymultus.plugin import ConfigError
 
 if TYPE_CHECKING:
-    from pyroute2 import IPRoute
+    from pymultus.net.link import Link
 
 #: The kernel keeps up to 255 bytes; pyroute2 sends the terminating NUL as well.
 MAX_ALIAS_BYTES = 254
@@ -81,39 +79,34 @@ def _prev_result(req: Request) -> Result:
     return prev
 
 
-@contextmanager
-def _container_link(req: Request, *, missing_ok: bool) -> Iterator[tuple[IPRoute, int] | None]:
-    """A netlink handle in the container netns and the index of ``CNI_IFNAME``.
+def _container_link(req: Request, *, missing_ok: bool, set_alias: str | None = None) -> Link | None:
+    """``CNI_IFNAME`` in the container netns, with its alias set to ``set_alias`` if given.
 
-    With ``missing_ok`` a missing netns or link yields ``None`` (what DEL wants);
+    With ``missing_ok`` a missing netns or link gives ``None`` (what DEL wants);
     otherwise each is a CNI error naming what is missing.
     """
-    from pymultus.net.ns import NetnsNotFound
-    from pymultus.net.ns import open_iproute
+    from pymultus.net import link
+    from pymultus.net import ns
 
     try:
-        ipr = open_iproute(req.netns)
-    except NetnsNotFound as exc:
-        if not missing_ok:
-            raise CniError(INVALID_NETNS, f"failed to open netns {req.netns!r}: {exc}") from exc
-        yield None
-        return
+        ipr = ns.open_iproute(req.netns)  # checks the path as the reference plugins do
+    except ns.NetnsError as exc:
+        if missing_ok and isinstance(exc, ns.NetnsNotFound):
+            return None
+        raise CniError(INVALID_NETNS, f"failed to open netns {req.netns!r}: {exc}") from exc
     try:
-        found = ipr.link_lookup(ifname=req.ifname)
-        if not found and not missing_ok:
+        found = link.find_link(ipr, req.ifname)
+        if found is None and not missing_ok:
             raise CniError(INTERNAL, f'interface "{req.ifname}" not found in netns {req.netns}')
-        yield (ipr, found[0]) if found else None
+        if found is not None and set_alias is not None:
+            try:
+                link.set_alias(ipr, found.index, set_alias)
+            except link.NetlinkFailure as exc:
+                msg = f'failed to set the alias of "{req.ifname}": {exc}'
+                raise CniError(INTERNAL, msg) from exc
+        return found
     finally:
         ipr.close()
-
-
-def _set_alias(ipr: IPRoute, index: int, alias: str, ifname: str) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
-        ipr.link("set", index=index, ifalias=alias)
-    except NetlinkError as exc:
-        raise CniError(INTERNAL, f'failed to set the alias of "{ifname}": {exc}') from exc
 
 
 class Alias:
@@ -125,9 +118,7 @@ class Alias:
     def add(self, req: Request) -> Result:
         conf = AliasConf.from_request(req)
         prev = _prev_result(req)
-        with _container_link(req, missing_ok=False) as found:
-            assert found is not None  # missing_ok=False raises instead of yielding None
-            _set_alias(*found, conf.alias, req.ifname)
+        _container_link(req, missing_ok=False, set_alias=conf.alias)
         return prev  # core encodes it in the config's cniVersion
 
     def validate(self, config: dict[str, Any]) -> None:
@@ -141,21 +132,17 @@ class Alias:
     def delete(self, req: Request) -> None:
         if not req.netns:
             return  # the runtime no longer knows the netns: nothing to undo
-        with _container_link(req, missing_ok=True) as found:
-            if found is not None:
-                _set_alias(*found, "", req.ifname)
+        _container_link(req, missing_ok=True, set_alias="")
 
     def check(self, req: Request) -> None:
         conf = AliasConf.from_request(req)
         _prev_result(req)
-        with _container_link(req, missing_ok=False) as found:
-            assert found is not None
-            ipr, index = found
-            current = ipr.get_links(index)[0].get("IFLA_IFALIAS") or ""
-        if current != conf.alias:
+        found = _container_link(req, missing_ok=False)
+        assert found is not None  # missing_ok=False raises instead of returning None
+        if found.alias != conf.alias:
             raise CniError(
                 INTERNAL,
-                f'interface "{req.ifname}" has alias {current!r}, expected {conf.alias!r}',
+                f'interface "{req.ifname}" has alias {found.alias!r}, expected {conf.alias!r}',
             )
 
 

@@ -183,16 +183,10 @@ def load_conf(req: Request) -> StaticConf:
         raise _fail(
             f"CNI version {req.cni_version} does not support more than 1 address per family"
         )
-    dns = ipam.get("dns", {})
     return StaticConf(
         addresses=addresses,
         routes=[_route(r) for r in ipam.get("routes", []) if r is not None],
-        dns=DNS(
-            nameservers=[s or "" for s in dns.get("nameservers", [])],
-            domain=dns.get("domain", ""),
-            search=[s or "" for s in dns.get("search", [])],
-            options=[s or "" for s in dns.get("options", [])],
-        ),
+        dns=go.dns_from(ipam.get("dns", {})),
     )
 
 

@@ -102,7 +102,6 @@ def decode(req: Request, prefix: str = "failed to load netconf: ") -> MacvlanCon
         raw = go.decode(go.literal_numbers(req.stdin, req.config), _NETCONF)
     except go.GoJSONError as exc:
         raise _fail(f"{prefix}{exc}") from None
-    dns = raw.get("dns", {})
     return MacvlanConf(
         master=raw.get("master", ""),
         mode=raw.get("mode", ""),
@@ -111,12 +110,7 @@ def decode(req: Request, prefix: str = "failed to load netconf: ") -> MacvlanCon
         link_in_container=raw.get("linkInContainer", False),
         bcqueuelen=raw.get("bcqueuelen", 0),
         ipam_type=raw.get("ipam", {}).get("type", ""),
-        dns=DNS(
-            nameservers=[s or "" for s in dns.get("nameservers", [])],
-            domain=dns.get("domain", ""),
-            search=[s or "" for s in dns.get("search", [])],
-            options=[s or "" for s in dns.get("options", [])],
-        ),
+        dns=go.dns_from(raw.get("dns", {})),
     )
 
 
@@ -125,14 +119,6 @@ def kernel_mode(conf: MacvlanConf) -> str:
     if conf.mode not in MODES:
         raise _fail(f'unknown macvlan mode: "{conf.mode}"')
     return MODES[conf.mode]
-
-
-def parse_conf_mac(text: str) -> str:
-    """A configured MAC in the kernel's form; a bad one is the reference's error."""
-    try:
-        return go.mac_str(go.parse_mac(text))
-    except ValueError as exc:
-        raise _fail(f"invalid args {text} for MAC addr: {exc}") from None
 
 
 def load_conf(
@@ -162,11 +148,11 @@ def load_conf(
 def _open_netns(netns: str, quoted: bool = False) -> int:
     """An fd of CNI_NETNS; errors worded as the reference's (its ADD prints a nil
     value where the path belongs: ``%!q(<nil>)`` is Go's, kept for byte equality)."""
-    from pymultus.net import nspath
+    from pymultus.net import ns
 
     try:
-        return nspath.open_netns(netns)
-    except nspath.NetnsOpenError as exc:
+        return ns.open(netns)
+    except ns.NetnsError as exc:
         where = f'"{netns}"' if quoted else "%!q(<nil>)"
         raise _fail(f"failed to open netns {where}: {exc}") from None
 
@@ -188,7 +174,7 @@ class _Sockets:
         # Go's loadConf opens the netns itself with linkInContainer (unquoted text).
         self.fd = _open_netns(req.netns, quoted and not pre.link_in_container)
         stack.callback(os.close, self.fd)
-        self.cont: Any = ns.open_iproute(req.netns)
+        self.cont: Any = ns.open_iproute(self.fd)
         stack.callback(self.cont.close)
         if pre.link_in_container:
             self.conf, self.master_index = load_conf(req, self.cont, pre)
@@ -211,7 +197,7 @@ class Macvlan:
             conf = socks.conf
             mode = kernel_mode(conf)
             tmp = link.temp_name()
-            mac = parse_conf_mac(conf.mac) if conf.mac else None
+            mac = go.mac_str(go.parse_mac_arg(conf.mac)) if conf.mac else None
             try:
                 link.create_macvlan(
                     socks.master_side,
@@ -224,18 +210,20 @@ class Macvlan:
                     bcqueuelen=conf.bcqueuelen,
                     txqlen=0,  # what the installed reference sends (HEAD: kernel default)
                 )
-                created = link.get_link(socks.cont, tmp)
             except link.NetlinkFailure as exc:
                 raise _fail(f"failed to create macvlan: {exc}") from None
             try:
+                step = "failed to create macvlan"
+                created = link.get_link(socks.cont, tmp)
+                step = f'failed to rename macvlan to "{req.ifname}"'
                 link.rename_link(socks.cont, created.index, req.ifname)
             except link.NetlinkFailure as exc:
                 with contextlib.suppress(link.NetlinkFailure):
-                    link.delete_link(socks.cont, index=created.index)
-                raise _fail(f'failed to rename macvlan to "{req.ifname}": {exc}') from None
+                    link.delete_link(socks.cont, tmp)  # the rename failed: still ``tmp``
+                raise _fail(f"{step}: {exc}") from None
             undo = _Undo(req, socks.cont, created.index)
             try:
-                return _finish(req, conf, socks.cont, created, undo)
+                return _finish(req, conf, socks, created, undo)
             except BaseException:
                 undo.run()
                 raise
@@ -244,7 +232,6 @@ class Macvlan:
     def delete(self, req: Request) -> None:
         from pymultus.net import link
         from pymultus.net import ns
-        from pymultus.net import nspath
 
         conf = decode(req, prefix="failed to load netConf: ")
         if conf.ipam_type:
@@ -252,12 +239,15 @@ class Macvlan:
         if not req.netns:
             return
         try:
-            os.close(nspath.open_netns(req.netns))
-            ipr = ns.open_iproute(req.netns)
+            fd = ns.open(req.netns)
         except ns.NetnsNotFound:
             return  # already gone: DEL is idempotent
-        except nspath.NetnsOpenError as exc:
+        except ns.NetnsError as exc:
             raise _fail(str(exc)) from None
+        try:
+            ipr = ns.open_iproute(fd)
+        finally:
+            os.close(fd)
         try:
             link.delete_link(ipr, req.ifname)
         except link.NetlinkFailure as exc:
@@ -313,7 +303,7 @@ class Macvlan:
         mac, where = (runtime_mac, "runtimeConfig.mac") if runtime_mac else (conf.mac, "mac")
         if mac:
             try:
-                parse_conf_mac(str(mac))
+                go.parse_mac_arg(str(mac))
             except CniError as exc:
                 raise ConfigError.at(where, exc) from None
 
@@ -324,7 +314,7 @@ class Macvlan:
             req.delegate_ipam("STATUS")
 
 
-def _finish(req: Request, conf: MacvlanConf, cont: Any, created: Any, undo: _Undo) -> Result:
+def _finish(req: Request, conf: MacvlanConf, socks: _Sockets, created: Any, undo: _Undo) -> Result:
     """After the rename: run IPAM, configure (or just bring up). The MAC is the one the
     link was created with (a rename does not change it), so no refetch is needed."""
     from pymultus.net import iface
@@ -332,6 +322,7 @@ def _finish(req: Request, conf: MacvlanConf, cont: Any, created: Any, undo: _Und
     from pymultus.net import ns
     from pymultus.net import sysctl
 
+    cont = socks.cont
     index = created.index
     result = Result(interfaces=[Interface(name=req.ifname, mac=created.mac, sandbox=req.netns)])
     if conf.ipam_type:
@@ -341,9 +332,9 @@ def _finish(req: Request, conf: MacvlanConf, cont: Any, created: Any, undo: _Und
             raise _fail("IPAM plugin returned missing IP config")
         result.ips = [IPConfig(i.address, i.gateway, interface=0) for i in ipam.ips]
         result.routes = ipam.routes
-        with ns.entered(req.netns):
+        with ns.entered(socks.fd):
             for key in ("ipv4/conf/{}/arp_notify", "ipv6/conf/{}/ndisc_notify"):
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(sysctl.SysctlError):
                     sysctl.write(f"{sysctl.PROC_SYS}/net/{key.format(req.ifname)}", "1")
             iface.configure_iface(cont, req.ifname, result, index=index)
     else:

@@ -46,7 +46,6 @@ import errno
 import functools
 import json
 import os
-import posixpath
 import re
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -63,6 +62,7 @@ from pymultus.cni.errors import CniError
 from pymultus.cni.result import Result
 from pymultus.engine.atomic import write_atomic
 from pymultus.net import gotypes as go
+from pymultus.net import sysctl
 from pymultus.plugin import ConfigError
 from pymultus.plugin import Request
 
@@ -70,7 +70,6 @@ if TYPE_CHECKING:
     from pymultus.net.link import Link
 
 ALLOWLIST = "/etc/cni/tuning/allowlist.conf"
-PROC_SYS = "/proc/sys"
 #: Attributes in the backup file, in the reference's order; sysctls come after.
 LINK_KEYS = ("mac", "promisc", "mtu", "allmulti", "txQLen")
 SYSCTL_KEY = "pymultusSysctl"
@@ -214,33 +213,6 @@ def load_conf(req: Request, *, strict: bool = True) -> TuningConf:
     return conf
 
 
-def parse_mac(text: str) -> bytes:
-    try:
-        return go.parse_mac(text)
-    except ValueError as exc:
-        raise _fail(f"invalid args {text} for MAC addr: {exc}") from None
-
-
-def go_quote(text: str) -> str:
-    """Go's ``%q`` for the texts that reach our messages."""
-    escapes = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
-    out = "".join(
-        escapes.get(ch, f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch)
-        for ch in text
-    )
-    return f'"{out}"'
-
-
-def sysctl_path(key: str, ifname: str) -> str:
-    """The file of ``key`` (HEAD: dots to slashes, then the first ``IFNAME``); only
-    ``/proc/sys/net/...``. Every dot became a slash, so ``..`` cannot survive."""
-    rel = key.replace(".", "/").replace("IFNAME", ifname, 1)
-    path = posixpath.normpath(f"{PROC_SYS}/{rel}")
-    if not path.startswith(f"{PROC_SYS}/net/"):
-        raise _fail(f"invalid net sysctl key: {go_quote(rel)}")
-    return path
-
-
 def check_allowlist(keys: list[str], allowlist: str) -> None:
     """Each key must match (``re.search``) a line of the allow-list, if there is one."""
     try:
@@ -269,18 +241,20 @@ def check_allowlist(keys: list[str], allowlist: str) -> None:
 def in_netns(path: str) -> Iterator[Any]:
     """This thread inside ``path`` with a netlink socket there; Go's texts on failure."""
     from pymultus.net import ns
-    from pymultus.net import nspath
 
     try:
-        nspath.check_netns(path)
-    except nspath.NetnsOpenError as exc:
+        fd = ns.open(path)
+    except ns.NetnsError as exc:
         raise _fail(str(exc)) from None
-    with ns.entered(path):
-        ipr = ns.open_iproute()
-        try:
-            yield ipr
-        finally:
-            ipr.close()
+    try:
+        with ns.entered(fd):
+            ipr = ns.open_iproute()
+            try:
+                yield ipr
+            finally:
+                ipr.close()
+    finally:
+        os.close(fd)
 
 
 def find_link(ipr: Any, ifname: str) -> Link | None:
@@ -298,7 +272,7 @@ def set_attr(ipr: Any, target: Link, key: str, value: Any) -> None:
 
     try:
         if key == "mac":
-            raw = parse_mac(value)
+            raw = go.parse_mac_arg(value)
             width = len(target.mac.split(":")) if target.mac else len(raw)
             if len(raw) < width:
                 raise link.NetlinkFailure(errno.EINVAL)
@@ -326,34 +300,6 @@ def link_value(target: Link, key: str) -> Any:
         "allmulti": bool(target.flags & link.IFF_ALLMULTI),
         "txQLen": target.txqlen,
     }[key]
-
-
-def read_sysctl(path: str, *, strict: bool = False) -> str | None:
-    """The value (one trailing newline dropped). Go's ``open`` error when the file is
-    missing; otherwise ``None`` when it cannot be read (write-only knobs) unless strict."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            value = fh.read()
-    except OSError as exc:
-        code = exc.errno or errno.EIO
-        if strict or code in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
-            raise _fail(f"open {path}: {go.errno_text(code)}") from None
-        return None
-    return value[:-1] if value.endswith("\n") else value
-
-
-def write_sysctl(path: str, value: str) -> None:
-    """The reference's ``os.WriteFile``, with its texts."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    except OSError as exc:
-        raise _fail(f"open {path}: {go.errno_text(exc.errno or errno.EIO)}") from None
-    try:
-        os.write(fd, value.encode())
-    except OSError as exc:
-        raise _fail(f"write {path}: {go.errno_text(exc.errno or errno.EIO)}") from None
-    finally:
-        os.close(fd)
 
 
 # -- backup file ------------------------------------------------------------------------
@@ -421,30 +367,32 @@ class Tuning:
         backup = backup_path(req, conf.data_dir)
         with in_netns(req.netns) as ipr:
             # Everything is checked and read before the first change.
-            paths = {sysctl_path(k, req.ifname): v for k, v in sysctls.items()}
-            old_sysctl = {p: read_sysctl(p) for p in paths}
+            paths = {sysctl.net_path(k, req.ifname): v for k, v in sysctls.items()}
+            old_sysctl = {p: sysctl.read_if_readable(p) for p in paths}
             target = find_link(ipr, req.ifname) if wanted else None
             if wanted and target is None:
                 raise _fail(f'failed to get "{req.ifname}": Link not found')
             if conf.mac:
-                parse_mac(conf.mac)
+                go.parse_mac_arg(conf.mac)
             old_link = {k: link_value(target, k) for k in wanted if target is not None}
             old_file = backup.read_bytes() if backup.exists() else None
             saved = (read_backup(backup) if old_file is not None else None) or {}
             # A second ADD keeps what the first saved: those are the real originals.
             for key, value in old_link.items():
                 saved.setdefault(key, value)
-            known = {p[len(PROC_SYS) + 1 :]: v for p, v in old_sysctl.items() if v is not None}
+            known = {
+                p[len(sysctl.PROC_SYS) + 1 :]: v for p, v in old_sysctl.items() if v is not None
+            }
             saved[SYSCTL_KEY] = {**known, **(saved.get(SYSCTL_KEY) or {})}
             if old_link or known:
                 save(backup, encode_backup(saved), req.ifname)
             undo: list[Callable[[], None]] = []
             try:
                 for path, value in paths.items():
-                    write_sysctl(path, value)
+                    sysctl.write(path, value)
                     old = old_sysctl[path]
                     if old is not None:
-                        undo.append(functools.partial(write_sysctl, path, old))
+                        undo.append(functools.partial(sysctl.write, path, old))
                 for key in LINK_KEYS:
                     if key in wanted and target is not None:
                         set_attr(ipr, target, key, wanted[key])
@@ -478,13 +426,13 @@ class Tuning:
         from_args = set(conf.args_sysctl)
         for key in sysctls:
             try:
-                sysctl_path(key, "IFNAME")
+                sysctl.net_path(key, "IFNAME")
             except CniError as exc:
                 where = "args.cni.sysctl" if key in from_args else "sysctl"
                 raise ConfigError.at(f"{where}[{json.dumps(key)}]", exc) from None
         if conf.mac:
             try:
-                parse_mac(conf.mac)
+                go.parse_mac_arg(conf.mac)
             except CniError as exc:
                 raise ConfigError.at(_mac_key(config, conf.mac), exc) from None
 
@@ -514,14 +462,15 @@ class Tuning:
                     except CniError as exc:
                         errors.append(f"failed to restore {words}: {exc.msg}")
                 for rel, value in (saved.get(SYSCTL_KEY) or {}).items():
-                    path = posixpath.normpath(f"{PROC_SYS}/{rel}")
-                    if not path.startswith(f"{PROC_SYS}/net/"):
-                        errors.append(f"refusing to restore {path}: not a net sysctl")
+                    try:
+                        path = sysctl.net_file(rel)
+                    except CniError:
+                        errors.append(f"refusing to restore {rel}: not a net sysctl")
                         continue
                     if not os.path.exists(path):
                         continue  # gone together with its link
                     try:
-                        write_sysctl(path, value)
+                        sysctl.write(path, value)
                     except CniError as exc:
                         errors.append(f"failed to restore {rel}: {exc.msg}")
         except (CniError, OSError) as exc:
@@ -538,8 +487,8 @@ class Tuning:
         name = req.ifname
         with in_netns(req.netns) as ipr:
             for key, want in sysctls.items():
-                path = sysctl_path(key, name)
-                cur = read_sysctl(path, strict=True)
+                path = sysctl.net_path(key, name)
+                cur = sysctl.read(path)
                 if cur != want:
                     raise _fail(
                         f"Error: Tuning configured value of {path} is {want}, current value is {cur}"
