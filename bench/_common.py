@@ -4,6 +4,8 @@ Benchmarks here compare two ways of doing the same job on a noisy machine. Absol
 times drift with load; ratios of *paired, interleaved* runs (A B A B ...) do not drift
 much, because drift hits both sides alike. So every comparison runs A and B in turns,
 reports medians and p10/p90, and states the result as a ratio with its spread.
+
+Also here: ``ip`` and :class:`World`, the private network namespaces a benchmark runs in.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+NETNS_DIR = "/run/netns"
 
 
 def percentile(samples: Sequence[float], p: float) -> float:
@@ -117,15 +121,14 @@ def paired(
     return out_a, out_b
 
 
-def time_command(
+def run_timed(
     argv: Sequence[str],
     *,
     env: Mapping[str, str] | None = None,
     stdin: bytes = b"",
-    check: bool = True,
-) -> float:
-    """Wall time of one process run, in milliseconds (fails loudly on a non-zero exit:
-    a benchmark of a failing command measures nothing)."""
+) -> tuple[float, bytes]:
+    """Wall time of one process run in milliseconds, and its stdout. Fails loudly on a
+    non-zero exit: a benchmark of a failing command measures nothing."""
     t0 = time.perf_counter_ns()
     proc = subprocess.run(
         list(argv),
@@ -135,11 +138,21 @@ def time_command(
         check=False,
     )
     elapsed = (time.perf_counter_ns() - t0) / 1e6
-    if check and proc.returncode != 0:
+    if proc.returncode != 0:
         raise RuntimeError(
             f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stdout.decode()}\n{proc.stderr.decode()}"
         )
-    return elapsed
+    return elapsed, proc.stdout
+
+
+def time_command(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes = b"",
+) -> float:
+    """Wall time of one process run, in milliseconds (see :func:`run_timed`)."""
+    return run_timed(argv, env=env, stdin=stdin)[0]
 
 
 def md_header(columns: Sequence[str]) -> str:
@@ -162,3 +175,52 @@ def machine_note() -> str:
     except OSError:
         return f"nproc={os.cpu_count()}"
     return f"nproc={os.cpu_count()}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+
+
+# -- network namespaces ----------------------------------------------------------------------
+
+
+def ip(*args: str) -> str:
+    """``ip args...`` (iproute2); its stdout. Fails loudly: a benchmark on a half-made
+    network measures nothing."""
+    return subprocess.run(
+        ["ip", *args], check=True, capture_output=True, text=True, timeout=30
+    ).stdout
+
+
+class World:
+    """Private namespaces for one benchmark run, named ``<prefix>...`` (unique per run, so
+    nothing else is ever touched): a "host" ``<prefix>h`` holding a veth pair
+    ``<prefix>m``/``<prefix>mp`` (UP: the macvlan master), and ``<prefix><pod>`` for each
+    name in ``pods``; ``lo`` UP in each. :meth:`close` deletes them, and so does a failed
+    setup."""
+
+    def __init__(self, prefix: str, pods: Sequence[str]) -> None:
+        self.prefix = prefix
+        self.host = f"{prefix}h"
+        self.master = f"{prefix}m"
+        self.pods = [f"{prefix}{p}" for p in pods]
+        self._made: list[str] = []
+        try:
+            for ns in (self.host, *self.pods):
+                ip("netns", "add", ns)
+                self._made.append(ns)
+                ip("-n", ns, "link", "set", "lo", "up")
+            peer = self.master + "p"
+            ip("-n", self.host, "link", "add", self.master, "type", "veth", "peer", "name", peer)
+            for link in (self.master, peer):
+                ip("-n", self.host, "link", "set", link, "up")
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> list[str]:
+        """Delete the namespaces (their links go with them); return the names of any
+        still there afterwards."""
+        for ns in reversed(self._made):
+            subprocess.run(["ip", "netns", "delete", ns], capture_output=True, check=False)
+        self._made.clear()
+        try:
+            return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(self.prefix))
+        except FileNotFoundError:
+            return []

@@ -24,6 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _common import ip
 from _common import machine_note
 from _common import md_header
 from _common import md_row
@@ -50,10 +51,6 @@ printf '%s' "$d2" | CNI_COMMAND=DEL "$BIN2"
 d1=$(printf '%s' "$P1" | jq -c --argjson prev "$r2" '. + {prevResult: $prev}')
 printf '%s' "$d1" | CNI_COMMAND=DEL "$BIN1"
 """
-
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
 def plugins(tok: str, data: Path) -> list[dict[str, object]]:
@@ -183,13 +180,7 @@ def main() -> int:
 def _verify_clean(names: dict[str, str], tmp: Path, net: str) -> None:
     """Every round's DEL really undid the ADD on both sides (else the numbers lie)."""
     for side in ("A", "B"):
-        out = subprocess.run(
-            ["ip", "-n", names[f"c{side}"], "-j", "link", "show"],
-            capture_output=True,
-            check=True,
-            text=True,
-        )
-        left = [link["ifname"] for link in json.loads(out.stdout)]
+        left = [link["ifname"] for link in json.loads(ip("-n", names[f"c{side}"], "-j", "link"))]
         if left != ["lo"]:
             raise RuntimeError(f"side {side}: links left in the container namespace: {left}")
         lease_dir = tmp / side / "ipam" / net

@@ -32,54 +32,39 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common
+from _common import ip
+from _common import machine_note
+from _common import paired
+from _common import ratio
+from _common import summarize
+
 REFERENCE_DIR = "/usr/lib/cni"
 SEED = Path(__file__).resolve().parents[1] / "examples" / "seed" / "network-attachment.yaml"
 CAPS = {"ips": ["10.1.1.101/24"], "mac": "c2:b0:57:49:47:f1"}
 IFNAME = "net1"
 
 
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
-
-
-class World:
-    """A host namespace with a veth master and a pod namespace; gone after ``close``."""
+class World(_common.World):
+    """The shared :class:`_common.World` (host namespace ``pmb<hex>h`` with the veth
+    master ``pmb<hex>m``) with one pod namespace ``pmb<hex>c``, and a temporary
+    directory; all gone after ``close``."""
 
     def __init__(self) -> None:
         tag = secrets.token_hex(3)
-        self.host, self.pod = f"pmb{tag}h", f"pmb{tag}c"
-        self.master = f"pmb{tag}m"
         self.tmp = Path(tempfile.mkdtemp(prefix=f"pmb{tag}-"))
-        try:
-            ip("netns", "add", self.host)
-            ip("netns", "add", self.pod)
-            ip(
-                "-n",
-                self.host,
-                "link",
-                "add",
-                self.master,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                self.master + "p",
-            )
-            for link in (self.master, self.master + "p", "lo"):
-                ip("-n", self.host, "link", "set", link, "up")
-            ip("-n", self.pod, "link", "set", "lo", "up")
-        except BaseException:
-            self.close()
-            raise
+        super().__init__(f"pmb{tag}", ["c"])
+        self.pod = self.pods[0]
 
     @property
     def pod_path(self) -> str:
         return f"/run/netns/{self.pod}"
 
-    def close(self) -> None:
-        for ns in (self.pod, self.host):
-            subprocess.run(["ip", "netns", "delete", ns], capture_output=True, check=False)
+    def close(self) -> list[str]:
+        left = super().close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        return left
 
 
 def seed_conflist(world: World) -> dict[str, Any]:
@@ -176,10 +161,8 @@ def cli_chain(world: World, conf_file: Path, cid: str) -> tuple[float, float]:
 
 
 def check_clean(world: World) -> None:
-    out = subprocess.run(
-        ["ip", "-n", world.pod, "-br", "link"], capture_output=True, text=True, check=True
-    )
-    left = [line.split()[0] for line in out.stdout.splitlines() if not line.startswith("lo ")]
+    out = ip("-n", world.pod, "-br", "link")
+    left = [line.split()[0] for line in out.splitlines() if not line.startswith("lo ")]
     if left:
         raise RuntimeError(f"DEL left links behind in {world.pod}: {left}")
 
@@ -206,10 +189,6 @@ class Side:
 
 
 def compare(title: str, ours: Side, ref: Side, runs: int, warmup: int) -> None:
-    from _common import paired
-    from _common import ratio
-    from _common import summarize
-
     paired(ours, ref, warmup, warmup=0)  # warm-up rounds, dropped below
     ours.reset()
     ref.reset()
@@ -236,8 +215,6 @@ def main() -> int:
         return 2
     if args.runs < 50:
         parser.error("--runs must be at least 50")
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import machine_note
     from pymultus.net.ns import entered
 
     world = World()
@@ -266,7 +243,9 @@ def main() -> int:
                     args.warmup,
                 )
     finally:
-        world.close()
+        left = world.close()
+        if left:
+            print(f"plugins_bench: could not remove {left}", file=sys.stderr)
     return 0
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import _netns
 import pytest
+from pymultus.testing import Names
+from pymultus.testing import Netns
 
 pytestmark = pytest.mark.kernel
 
@@ -33,20 +34,21 @@ TUNED_MAC = "c2:b0:57:49:47:f1"
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 VETH_RE = re.compile(r"^veth[0-9a-f]{8}$")
 
-_why = _netns.can_run() or (
-    None if (REF / "bridge").exists() else "reference plugins not installed"
-)
-if _why:
-    pytestmark = [pytest.mark.kernel, pytest.mark.skip(reason=_why)]
+if not (REF / "bridge").exists():
+    pytestmark = [pytest.mark.kernel, pytest.mark.skip(reason="reference plugins not installed")]
 
 
 @dataclass
 class Pair:
-    host: str
-    ctr: str
-    netns: str  # container netns path
+    host: Netns
+    ctr: Netns
     cid: str
     data: Path  # host-local and tuning state, per pair
+
+    @property
+    def netns(self) -> str:
+        """The container namespace's path."""
+        return self.ctr.path
 
     @property
     def ipam_dir(self) -> Path:
@@ -59,7 +61,7 @@ class Pair:
 
 @dataclass
 class World:
-    tok: str
+    names: Names
     a: Pair
     b: Pair
     bindir: Path
@@ -67,19 +69,26 @@ class World:
     index: Path
     tmp: Path
 
+    @property
+    def net(self) -> str:
+        """The network's name (also host-local's lease directory)."""
+        return self.names("net")
+
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    tok = _netns.token()
-    names = [f"{_netns.PREFIX}{tok}{s}" for s in ("hA", "cA", "hB", "cB")]
+def world(tmp_path: Path, cni_names: Names, netns_factory: Callable[..., Netns]) -> World:
+    """Two namespace pairs made (and removed, with everything in them) by
+    ``pymultus.testing``."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "reftuning").symlink_to(REF / "tuning")
-    with _netns.netns(*names) as paths:
-        a = Pair(names[0], names[1], paths[1], f"pmxk{tok}ctrA", tmp_path / "A")
-        b = Pair(names[2], names[3], paths[3], f"pmxk{tok}ctrB", tmp_path / "B")
-        yield World(tok, a, b, bindir, tmp_path / "cache", tmp_path / "index", tmp_path)
-    assert not [n for n in _netns.leftover_namespaces() if n.startswith(f"{_netns.PREFIX}{tok}")]
+    a = Pair(
+        netns_factory("hA"), netns_factory("cA"), f"{cni_names.container_id}-A", tmp_path / "A"
+    )
+    b = Pair(
+        netns_factory("hB"), netns_factory("cB"), f"{cni_names.container_id}-B", tmp_path / "B"
+    )
+    return World(cni_names, a, b, bindir, tmp_path / "cache", tmp_path / "index", tmp_path)
 
 
 def first_plugin(kind: str, w: World, pair: Pair) -> dict[str, Any]:
@@ -89,7 +98,7 @@ def first_plugin(kind: str, w: World, pair: Pair) -> dict[str, Any]:
             "ranges": [[{"subnet": "192.0.2.0/24"}]],
             "routes": [{"dst": "0.0.0.0/0"}],
         }
-        plugin: dict[str, Any] = {"type": "bridge", "bridge": f"pmx{w.tok}br", "isGateway": True}
+        plugin: dict[str, Any] = {"type": "bridge", "bridge": w.names("br"), "isGateway": True}
     else:
         ipam = {
             "type": "host-local",
@@ -116,7 +125,7 @@ def conflist(w: World, pair: Pair, plugins: list[dict[str, Any]]) -> Path:
     path = pair.data / "net.conflist"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        json.dumps({"cniVersion": VERSION, "name": f"pmxk{w.tok}net", "plugins": plugins}, indent=2)
+        json.dumps({"cniVersion": VERSION, "name": w.net, "plugins": plugins}, indent=2)
     )
     return path
 
@@ -139,12 +148,12 @@ def pymultus_chain(w: World, pair: Pair, verb: str, conf: Path) -> Any:
         "eth0",
     ]
     argv += ["--container-id", pair.cid, "--bin-dir", str(w.bindir), "--cache-dir", str(w.cache)]
-    return _netns.in_ns(pair.host, argv, env=env)
+    return pair.host.exec(*argv, env=env, check=False)
 
 
 def by_hand(w: World, pair: Pair, command: str, plugin: dict[str, Any], prev: Any = None) -> Any:
     """Exec one reference binary as libcni would: name/cniVersion/prevResult injected."""
-    conf = {**plugin, "name": f"pmxk{w.tok}net", "cniVersion": VERSION}
+    conf = {**plugin, "name": w.net, "cniVersion": VERSION}
     if prev is not None:
         conf["prevResult"] = prev
     binary = REF / ("tuning" if plugin["type"] == "reftuning" else plugin["type"])
@@ -157,7 +166,7 @@ def by_hand(w: World, pair: Pair, command: str, plugin: dict[str, Any], prev: An
         "CNI_PATH": str(REF),
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
     }
-    proc = _netns.in_ns(pair.host, [str(binary)], env=env, stdin=json.dumps(conf).encode())
+    proc = pair.host.exec(str(binary), env=env, input=json.dumps(conf), check=False)
     assert proc.returncode == 0, (command, plugin["type"], proc.stdout, proc.stderr)
     return json.loads(proc.stdout) if command == "ADD" else None
 
@@ -177,6 +186,16 @@ def mask(obj: Any, pair: Pair) -> Any:
     return obj
 
 
+def addresses(ns: Netns) -> dict[str, list[str]]:
+    """Addresses by link name, ``addr/prefix`` sorted; IPv6 link-local left out, and
+    ``lo``'s (UP in every namespace the fixtures make; no plugin touches it)."""
+    out: dict[str, list[str]] = {}
+    for a in ns.addresses():
+        if a.ifname != "lo" and not (a.family == 6 and a.scope == "link"):
+            out.setdefault(a.ifname, []).append(a.address)
+    return {n: sorted(v) for n, v in out.items()}
+
+
 def kernel_state(pair: Pair) -> dict[str, Any]:
     """What the chain did, with random names/MACs masked."""
 
@@ -185,29 +204,27 @@ def kernel_state(pair: Pair) -> dict[str, Any]:
 
     state: dict[str, Any] = {}
     for side, ns in (("host", pair.host), ("ctr", pair.ctr)):
-        lk = _netns.links(ns)
         state[f"{side}.links"] = sorted(
             (
-                name(n),
-                v["kind"],
-                v["master"],
-                v["mac"] if v["mac"] == TUNED_MAC else "<MAC>",
-                v["mtu"],
-                v["up"],
+                name(link.name),
+                link.kind,
+                link.master,
+                link.mac if link.mac == TUNED_MAC else "<MAC>",
+                link.mtu,
+                link.up,
             )
-            for n, v in lk.items()
+            for link in ns.links()
         )
-        state[f"{side}.addrs"] = {name(n): a for n, a in sorted(_netns.addresses(ns).items())}
-        state[f"{side}.routes"] = [
-            re.sub(r"veth[0-9a-f]{8}", "<VETH>", r) for r in _netns.routes(ns)
-        ]
-    if "eth0" in _netns.links(pair.ctr):
-        state["ctr.arp_ignore"] = _netns.sysctl(pair.ctr, "net/ipv4/conf/eth0/arp_ignore")
+        state[f"{side}.addrs"] = {name(n): a for n, a in sorted(addresses(ns).items())}
+        routes = sorted(f"{r.dst} via {r.gateway or '-'} dev {r.dev}" for r in ns.routes(4))
+        state[f"{side}.routes"] = [re.sub(r"veth[0-9a-f]{8}", "<VETH>", r) for r in routes]
+    if pair.ctr.link("eth0") is not None:
+        state["ctr.arp_ignore"] = pair.ctr.sysctl("net.ipv4.conf.eth0.arp_ignore")
     return state
 
 
 def leases(pair: Pair, w: World) -> list[str]:
-    d = pair.ipam_dir / f"pmxk{w.tok}net"
+    d = pair.ipam_dir / w.net
     if not d.is_dir():
         return []
     return sorted(
@@ -247,21 +264,11 @@ def test_chain_matches_reference_chained_by_hand(world: World, kind: str) -> Non
     # CHECK passes, and fails once the container drifts from the result.
     check = pymultus_chain(w, w.a, "check", conf)
     assert check.returncode == 0, check
-    assert (
-        _netns.in_ns(
-            w.a.ctr, ["sh", "-c", "echo 0 > /proc/sys/net/ipv4/conf/eth0/arp_ignore"]
-        ).returncode
-        == 0
-    )
+    w.a.ctr.exec("sh", "-c", "echo 0 > /proc/sys/net/ipv4/conf/eth0/arp_ignore")
     drifted = pymultus_chain(w, w.a, "check", conf)
     assert drifted.returncode != 0
-    assert b"arp_ignore" in drifted.stderr
-    assert (
-        _netns.in_ns(
-            w.a.ctr, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_ignore"]
-        ).returncode
-        == 0
-    )
+    assert "arp_ignore" in drifted.stderr
+    w.a.ctr.exec("sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_ignore")
 
     # DEL: reverse order with the cached result, by hand likewise; same end state.
     delete = pymultus_chain(w, w.a, "del", conf)
@@ -294,8 +301,8 @@ def test_failing_plugin_in_the_middle_is_named_and_rolled_back(world: World) -> 
     before = kernel_state(w.a)
     add = pymultus_chain(w, w.a, "add", conf)
     assert add.returncode == 1
-    assert add.stdout == b""
-    line = add.stderr.decode().strip().splitlines()[-1]
+    assert add.stdout == ""
+    line = add.stderr.strip().splitlines()[-1]
     assert line.startswith(
         'pymultus chain: error: plugin type="reftuning" name="middle" failed (add): '
     )
@@ -307,7 +314,7 @@ def test_failing_plugin_in_the_middle_is_named_and_rolled_back(world: World) -> 
     # Only the bridge itself (and its gateway address) remain, as the reference's own
     # DEL leaves them.
     assert {e[0] for e in after["host.links"]} - {e[0] for e in before["host.links"]} == {
-        f"pmx{w.tok}br"
+        w.names("br")
     }
     assert leases(w.a, w) == []
     assert files(w.cache / "results") == []

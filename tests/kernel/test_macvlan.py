@@ -9,7 +9,6 @@ setup to show where ours agrees byte for byte and where it is deliberately safer
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import stat
@@ -55,35 +54,6 @@ def info_data(netns: Netns, ifname: str) -> dict[str, Any]:
     assert link is not None, f"{ifname} missing in {netns.name}"
     data = link.raw.get("linkinfo", {}).get("info_data", {})
     return dict(data)
-
-
-def run_reference(
-    cni: CniHarness,
-    command: str,
-    conf: dict[str, Any],
-    netns: Netns | str,
-    ifname: str = "net1",
-    args: str = "",
-) -> subprocess.CompletedProcess[str]:
-    """Debian's macvlan binary, run on the node like ours."""
-    env = dict(
-        cni.base_environ(),
-        CNI_COMMAND=command,
-        CNI_CONTAINERID=cni.container_id,
-        CNI_NETNS=netns.path if isinstance(netns, Netns) else netns,
-        CNI_IFNAME=ifname,
-        CNI_ARGS=args,
-        CNI_PATH=":".join(cni.cni_path),
-    )
-    return subprocess.run(
-        ["ip", "netns", "exec", cni.host.name, REFERENCE],
-        input=json.dumps(conf),
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
 
 
 def mask_mac(text: str) -> str:
@@ -153,14 +123,14 @@ def test_result_bytes_match_the_reference(
         ipam["dns"] = {"nameservers": ["192.0.2.1"], "search": ["pmvl.example"]}
         conf = macvlan(veth_master, version, mode="bridge", ipam=ipam)
         ours = cni.cli.add(conf, ours_ns).stdout
-        ref = run_reference(cni, "ADD", conf, ref_ns)
+        ref = cni.run_reference("ADD", conf, ref_ns)
         assert ref.returncode == 0, ref.stdout
         assert mask_mac(ours).replace(ours_ns.path, "NS") == mask_mac(ref.stdout).replace(
             ref_ns.path, "NS"
         )
         assert not ours.endswith("\n")
         cni.inproc.delete(conf, ours_ns)
-        run_reference(cni, "DEL", conf, ref_ns)
+        cni.run_reference("DEL", conf, ref_ns)
 
 
 def test_layer2_only_brings_the_link_up_without_addresses(
@@ -343,7 +313,7 @@ def test_del_when_the_master_is_gone(
     cni.inproc.delete(conf, container_netns)
     cni.cli.delete(conf, container_netns)
     # The installed 1.1.1 binary reloads the whole config on DEL and fails here.
-    ref = run_reference(cni, "DEL", conf, container_netns)
+    ref = cni.run_reference("DEL", conf, container_netns)
     assert ref.returncode == 1 and '"msg": "Link not found"' in ref.stdout
 
 
@@ -423,7 +393,7 @@ def test_reference_leaks_the_link_when_ipam_fails(
 ) -> None:
     """The intended difference, shown: same failing IPAM, the reference leaves net1."""
     ipam_type, log = fake_ipam(cni, tmp_path, "fail")
-    ref = run_reference(cni, "ADD", macvlan(veth_master, ipam={"type": ipam_type}), container_netns)
+    ref = cni.run_reference("ADD", macvlan(veth_master, ipam={"type": ipam_type}), container_netns)
     assert ref.returncode == 1 and "pool exhausted" in ref.stdout
     assert non_lo_links(container_netns) == ["net1"]
     assert log.read_text().split() == ["ADD"]  # and no IPAM DEL
@@ -483,7 +453,7 @@ def test_missing_netns_on_add_is_the_reference_text(
     conf = macvlan(veth_master)
     with pytest.raises(CniCallError) as err:
         cni.cli.add(conf, missing)
-    ref = run_reference(cni, "ADD", conf, missing)
+    ref = cni.run_reference("ADD", conf, missing)
     assert err.value.stdout == ref.stdout
     assert err.value.msg == (
         f'failed to open netns %!q(<nil>): failed to Statfs "{missing}": no such file or directory'

@@ -4,9 +4,7 @@ code; and static under our macvlan puts exactly its addresses and routes on the 
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 from typing import Any
 
 import pytest
@@ -18,6 +16,7 @@ from pymultus.testing import Netns
 pytestmark = pytest.mark.kernel
 
 REFERENCE = "/usr/lib/cni/static"
+UNUSED_NETNS = "/run/netns/pmstat-unused"
 
 
 def conf(version: str = "1.0.0", **ipam: Any) -> dict[str, Any]:
@@ -134,31 +133,14 @@ CASES: list[tuple[str, str, Any, str]] = [
 
 
 def run_reference(cni: CniHarness, command: str, stdin: Any, args: str) -> tuple[int, str]:
-    env = dict(
-        cni.base_environ(),
-        CNI_COMMAND=command,
-        CNI_CONTAINERID=cni.container_id,
-        CNI_NETNS="/run/netns/pmstat-unused",
-        CNI_IFNAME="net1",
-        CNI_ARGS=args,
-        CNI_PATH=":".join(cni.cni_path),
-    )
-    proc = subprocess.run(
-        ["ip", "netns", "exec", cni.host.name, REFERENCE],
-        input=json.dumps(stdin),
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    proc = cni.run_reference(command, stdin, UNUSED_NETNS, args=args)
     return proc.returncode, proc.stdout
 
 
 def run_ours(cni: CniHarness, command: str, stdin: Any, args: str) -> tuple[int, str]:
     call = {"ADD": cni.cli.add, "DEL": cni.cli.delete, "CHECK": cni.cli.check}[command]
     try:
-        out = call(stdin, "/run/netns/pmstat-unused", "net1", args=args)
+        out = call(stdin, UNUSED_NETNS, "net1", args=args)
     except CniCallError as exc:
         return exc.exit_code, exc.stdout
     return out.exit_code, out.stdout

@@ -290,22 +290,8 @@ def test_allowlist_is_enforced_before_anything_changes(
 
 
 def run_reference(cni: CniHarness, command: str, c: dict[str, Any], target: Target) -> None:
-    env = {
-        "CNI_COMMAND": command,
-        "CNI_CONTAINERID": cni.container_id,
-        "CNI_NETNS": target.netns.path,
-        "CNI_IFNAME": target.ifname,
-        "CNI_PATH": str(REFERENCE.parent),
-    }
-    proc = subprocess.run(
-        ["ip", "netns", "exec", cni.host.name, str(REFERENCE)],
-        input=json.dumps(c).encode(),
-        env=env,
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+    proc = cni.run_reference(command, c, target.netns, target.ifname)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.fixture

@@ -21,7 +21,9 @@ fails; the ones that make namespaces skip the test when not root):
                      their options.
 ``cni``              :class:`CniHarness`: runs a plugin config or a conflist
                      in-process (``cni.inproc``) or through the ``pymultus`` CLI
-                     (``cni.cli``), with a private cache, state and IPAM data dir.
+                     (``cni.cli``), with a private cache, state and IPAM data dir;
+                     ``cni.run_reference(...)`` runs ``/usr/lib/cni/<type>`` with
+                     the same stdin and environment, to compare with ours.
 ``cni_driver``       parametrized over both drivers: the test runs once with each.
 
 Kernel state is read with ``ip -j``: :meth:`Netns.links`, :meth:`Netns.link`,

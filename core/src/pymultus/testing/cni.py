@@ -422,6 +422,9 @@ def pymultus_executable() -> str:
 class CniHarness:
     """CNI calls for one test, run "on the node" (``host``), with private state.
 
+    :meth:`run_reference` runs a reference binary (``/usr/lib/cni/<type>``) with the
+    same stdin and environment, to compare its output with ours.
+
     A test may change, before calling: ``cni_path`` (directories searched for
     binaries, default ``[/usr/lib/cni]``), ``env`` (extra environment for the CLI and
     exec'd plugins), ``container_id``, ``timeout`` (seconds per call). Directories,
@@ -539,6 +542,41 @@ class CniHarness:
             ["ip", "netns", "exec", self.host.name, pymultus_executable(), *args],
             input=input,
             env=dict(env) if env is not None else self.cli_environ(),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=self.timeout + 30,
+        )
+
+    def run_reference(
+        self,
+        command: str,
+        conf: Mapping[str, Any],
+        netns: NetnsArg = None,
+        ifname: str = "net1",
+        *,
+        binary: str | os.PathLike[str] | None = None,
+        container_id: str | None = None,
+        args: str = "",
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a reference binary on the node the way :attr:`cli` runs ours: the same
+        stdin (``conf`` as JSON) and the same ``CNI_*`` environment
+        (:meth:`cni_environ`), under ``ip netns exec <host>``. ``binary`` defaults to
+        ``REFERENCE_CNI_DIR/<conf["type"]>``. Returns the finished process (exit code,
+        stdout, stderr) whatever it exited with, for a byte-for-byte comparison."""
+        call = CniCall(
+            command,
+            conf,
+            ns_path(netns),
+            ifname,
+            self.container_id if container_id is None else container_id,
+            args,
+        )
+        path = os.fspath(binary) if binary is not None else f"{REFERENCE_CNI_DIR}/{conf['type']}"
+        return subprocess.run(
+            ["ip", "netns", "exec", self.host.name, path],
+            input=json.dumps(call.conf),
+            env=self.cni_environ(call),
             capture_output=True,
             text=True,
             check=False,

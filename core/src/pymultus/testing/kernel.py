@@ -262,12 +262,23 @@ class Netns:
         return run_ip(*args, netns=self.name, check=check)
 
     def exec(
-        self, *argv: str, check: bool = True, input: str | None = None
+        self,
+        *argv: str,
+        check: bool = True,
+        input: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command in the namespace (``ip netns exec``)."""
+        """Run a command in the namespace (``ip netns exec``), with ``env`` as its whole
+        environment when given (else this process's)."""
         cmd = ["ip", "netns", "exec", self.name, *argv]
         proc = subprocess.run(
-            cmd, input=input, capture_output=True, text=True, check=False, timeout=120
+            cmd,
+            input=input,
+            env=dict(env) if env is not None else None,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
         )
         if check and proc.returncode != 0:
             raise IpError(cmd, proc.returncode, proc.stderr)
