@@ -131,7 +131,7 @@ def run(
         if bookmarks and time.monotonic() >= next_bookmark:
             emit({"type": "BOOKMARK", "object": _bookmark(t, cursor)})
             opened(h)
-    next_bookmark = time.monotonic() + bookmark_every
+            next_bookmark = time.monotonic() + bookmark_every
     if bookmarks:
         emit({"type": "BOOKMARK", "object": _bookmark(t, cursor)})
 
