@@ -25,6 +25,11 @@
 
 extern char **environ;
 
+/* Says "this binary is pymultus" to the exec fallback (pymultus_delegate_exec's
+ * SHIM_MARKER), under whatever name it is installed: a delegate of that type would
+ * send the call back to the daemon serving it. Keep the two strings equal. */
+__attribute__((used)) static const char self_marker[] = "pymultus-self-marker: pymultus-shim v1";
+
 typedef struct { char *p; size_t n, cap; } buf_t;
 
 static void put(buf_t *b, const void *s, size_t n) {

@@ -198,9 +198,17 @@ def multus_mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def make_node(names: Names, host: Netns, pod: Netns, workdir: Path, mode: str = "thin") -> Node:
+def make_node(
+    names: Names,
+    host: Netns,
+    pod: Netns,
+    workdir: Path,
+    mode: str = "thin",
+    daemon_env: dict[str, str] | None = None,
+) -> Node:
     """A node with the bridge+host-local cluster network (the stand-in for Calico); in
-    thick modes with a daemon running in the host namespace."""
+    thick modes with a daemon running in the host namespace (``daemon_env`` added to
+    its environment)."""
     bin_dir = workdir / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     ipam_dir = workdir / "ipam"
@@ -243,7 +251,9 @@ def make_node(names: Names, host: Netns, pod: Netns, workdir: Path, mode: str = 
     node.start_api()
     kube.write_kubeconfig(node.kubeconfig)
     if mode != "thin":
-        node.daemon = ThickDaemon(host.name, kubeconfig=str(node.kubeconfig))
+        node.daemon = ThickDaemon(
+            host.name, kubeconfig=str(node.kubeconfig), env=dict(daemon_env or {})
+        )
         try:
             node.daemon.start()
         except BaseException:

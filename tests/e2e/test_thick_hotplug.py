@@ -32,7 +32,10 @@ MAC = "c2:b0:57:49:47:f1"
 def node(
     cni_names: Names, host_netns: Netns, container_netns: Netns, tmp_path: Path
 ) -> Iterator[Node]:
-    n = make_node(cni_names, host_netns, container_netns, tmp_path, "c")
+    # Until the daemon has served a /cni call it has not seen the node's netconf:
+    # /delegate then works in the daemon's own PYMULTUS_CNI_DIR.
+    env = {"PYMULTUS_CNI_DIR": str(tmp_path / "cni")}
+    n = make_node(cni_names, host_netns, container_netns, tmp_path, "c", daemon_env=env)
     try:
         yield n
     finally:
@@ -66,7 +69,6 @@ def delegate(
         "CNI_IFNAME": ifname,
         "CNI_PATH": REFERENCE,
         "CNI_ARGS": pod_args(cid, uid=node.kube.pod("default", "samplepod")["metadata"]["uid"]),
-        "PYMULTUS_CNI_DIR": str(node.cni_dir),
         "PYMULTUS_STATE_ROOT": str(node.workdir / "state"),
     }
     body = protocol.encode_call(env, config, attributes or {})
@@ -155,3 +157,32 @@ def test_errors_are_returned_del_included(node: Node, veth_master: Master) -> No
     assert status == 400 and "already exists" in json.loads(body)["msg"]
     assert node.pod_links() == ["lo"]
     assert [f for f in node.state_files() if not f.startswith("locks/")] == []
+
+
+def test_the_pods_del_removes_what_hotplug_added(
+    cni_names: Names, host_netns: Netns, container_netns: Netns, tmp_path: Path, veth_master: Master
+) -> None:
+    """A running pod (ADD through the shim) gets a network hot-plugged; the daemon puts
+    it in the node netconf's cniDir (learned from the pod's /cni call, the daemon's own
+    environment names another directory), and the pod's DEL removes it with the rest."""
+    env = {"PYMULTUS_CNI_DIR": str(tmp_path / "not-the-nodes")}
+    node = make_node(cni_names, host_netns, container_netns, tmp_path, "c", daemon_env=env)
+    try:
+        node.kube.add_pod("default", "samplepod", node=NODE_NAME)
+        cid = node.names.container_id
+        uid = node.kube.pod("default", "samplepod")["metadata"]["uid"]
+        args = pod_args(cid, uid=uid)
+        proc = node.cni("ADD", node.netconf(), container_id=cid, args=args)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        attrs = {"ips": ["10.1.1.152/24"], "mac": MAC}
+        status, _, body = delegate(node, "ADD", seed_config(veth_master), attrs)
+        assert status == 200, body
+        assert node.pod_links() == ["eth0", "lo", "net7"]
+        assert any(f.startswith("results/macvlan-conf-") for f in node.state_files())
+        assert not (tmp_path / "not-the-nodes").exists()
+        proc = node.cni("DEL", node.netconf(), container_id=cid, args=args)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert node.pod_links() == ["lo"]
+        assert [f for f in node.state_files() if not f.startswith("locks/")] == []
+    finally:
+        node.close()

@@ -199,6 +199,10 @@ def test_thick_daemonset_runs_what_the_cli_accepts_and_mounts_what_the_daemon_ne
     assert spec["terminationGracePeriodSeconds"] > args.drain_timeout
     env = {e["name"]: e for e in daemon["env"]}
     assert env["PYMULTUS_NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    # /delegate before the first /cni call: the node netconf's directories
+    node_conf = json.loads((DEPLOY / "00-pymultus-thick.conf").read_text())
+    assert env["PYMULTUS_CNI_DIR"]["value"] == node_conf["cniDir"]
+    assert env["PYMULTUS_BIN_DIR"]["value"] == node_conf.get("binDir", "/opt/cni/bin")
     assert daemon["securityContext"]["privileged"] is True
     volumes = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"]}
     mounted = {volumes[m["name"]]: m["mountPath"] for m in daemon["volumeMounts"]}

@@ -556,6 +556,19 @@ def test_gc_collects_every_error(tmp_path: Path) -> None:
     assert sorted(h.cache_files()) == ["net-c1-eth0", "net-c2-eth0", "net-c3-net1", "other-c9-eth0"]
 
 
+def test_gc_steps_one_at_a_time(tmp_path: Path) -> None:
+    """The two halves of GC apart (a caller with its own stale pass, like the
+    meta-plugin, sends only the plugin-level GC: it must not touch the cache)."""
+    h, _, net = _gc_setup(tmp_path, "1.1.0")
+    chain.gc_plugins(h.engine, net, [("c1", "eth0")])
+    assert [c.command for c in h.journal.calls] == ["GC", "GC"]
+    assert len(h.cache_files()) == 4
+    h.journal.calls.clear()
+    chain.delete_stale_attachments(h.engine, net, [("c1", "eth0")])
+    assert [c.command for c in h.journal.calls] == ["DEL"] * 4
+    assert sorted(h.cache_files()) == ["net-c1-eth0", "other-c9-eth0"]
+
+
 def test_cached_config_is_the_list_bytes(tmp_path: Path) -> None:
     h, _, net = three(tmp_path)
     chain.add_network_list(h.engine, net, runtime())

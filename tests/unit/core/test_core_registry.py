@@ -189,6 +189,27 @@ def test_never_execs_pymultus_itself(tmp_path: Path, kind: str) -> None:
     assert "is pymultus itself; refusing to exec it" in err.value.msg
 
 
+def test_never_execs_the_compiled_shim_under_another_name(tmp_path: Path) -> None:
+    """The compiled shim (an ELF file, no ``#!`` line) installed as another type would
+    forward the call back to the daemon serving it: it is recognized by the marker
+    compiled into it. A small ELF binary without it is exec'd as usual."""
+    import shutil
+    import subprocess
+
+    root = VENV_PYMULTUS.parents[2]
+    subprocess.run([str(root / "scripts" / "build-shim.sh"), str(tmp_path / "selfish")], check=True)
+    registry = Registry(load_hooks=False, hooks=[pymultus_delegate_exec], index=StaticIndex([]))  # type: ignore[arg-type]
+    with pytest.raises(CniError) as err:
+        registry.resolve("selfish", [str(tmp_path)])
+    assert err.value.code == 100
+    assert f"{tmp_path}/selfish is pymultus itself; refusing to exec it" in err.value.msg
+    true = shutil.which("true")
+    assert true is not None and Path(true).stat().st_size <= pymultus_delegate_exec.SHIM_SCAN_LIMIT
+    shutil.copy(true, tmp_path / "plain")
+    runner = registry.resolve("plain", [str(tmp_path)])
+    assert runner.origin == "exec"
+
+
 # -- the exec fallback ----------------------------------------------------------------
 
 

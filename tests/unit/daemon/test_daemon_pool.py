@@ -243,3 +243,76 @@ def test_invalid_sizes():
         WorkerPool(0, 1)
     with pytest.raises(ValueError):
         WorkerPool(1, -1)
+
+
+def test_an_exclusive_job_runs_apart_from_keyed_jobs(pools):
+    """GC (exclusive) waits for the ADD/DEL running, and the ADD/DEL arriving after it
+    wait for it; jobs without a key (STATUS) are not held up."""
+    pool = pools(4, 10)
+    lock = threading.Lock()
+    events: list[str] = []
+
+    def step(name: str, gate: threading.Event | None = None):
+        def fn() -> None:
+            with lock:
+                events.append(f"start {name}")
+            if gate is not None:
+                assert gate.wait(WAIT)
+            with lock:
+                events.append(f"end {name}")
+
+        return fn
+
+    gate_a, gate_gc = threading.Event(), threading.Event()
+    a_started = threading.Semaphore(0)
+
+    def a_fn() -> None:
+        a_started.release()
+        step("a", gate_a)()
+
+    a, a_done = finished_job(a_fn, key="a")
+    assert pool.submit(a) and a_started.acquire(timeout=WAIT)
+    gc_started = threading.Semaphore(0)
+
+    def gc_fn() -> None:
+        gc_started.release()
+        step("gc", gate_gc)()
+
+    gc = Job(gc_fn, exclusive=True)
+    gc_done = threading.Event()
+    gc.on_done = lambda _j: gc_done.set()
+    assert pool.submit(gc)
+    b, b_done = finished_job(step("b"), key="b")
+    a2, a2_done = finished_job(step("a2"), key="a")
+    status, status_done = finished_job(step("status"))
+    for job in (b, a2, status):
+        assert pool.submit(job)
+    assert status_done.wait(WAIT)  # unkeyed: runs although GC is waiting
+    assert (gc.state, b.state, a2.state) == ("queued", "queued", "queued")
+    gate_a.set()
+    assert a_done.wait(WAIT) and gc_started.acquire(timeout=WAIT)
+    assert (b.state, a2.state) == ("queued", "queued")  # not while GC runs
+    gate_gc.set()
+    assert gc_done.wait(WAIT) and b_done.wait(WAIT) and a2_done.wait(WAIT)
+    order = events.index
+    assert order("end a") < order("start gc")
+    assert order("end gc") < order("start b") and order("end gc") < order("start a2")
+    assert pool.idle()
+
+
+def test_cancelling_a_waiting_exclusive_job_lets_the_held_ones_go(pools):
+    pool = pools(2, 10)
+    gate = threading.Event()
+    started = threading.Semaphore(0)
+    a, a_done = finished_job(blocking(gate, started), key="a")
+    assert pool.submit(a) and started.acquire(timeout=WAIT)
+    gc = Job(lambda: None, exclusive=True)
+    b, b_done = finished_job(lambda: "b", key="b")
+    assert pool.submit(gc) and pool.submit(b)
+    assert b.state == "queued"
+    assert pool.cancel(gc) and gc.state == CANCELLED
+    assert b_done.wait(WAIT) and b.result == "b"  # while "a" still runs
+    assert a.state == "running"
+    gate.set()
+    assert a_done.wait(WAIT)
+    assert pool.idle()

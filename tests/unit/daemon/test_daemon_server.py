@@ -153,6 +153,33 @@ def test_one_container_is_served_in_order_others_meanwhile(start_daemon, tmp_pat
     assert events.index(["end", "ADD", "c2"]) < events.index(["end", "ADD", "c1"])
 
 
+def test_gc_is_exclusive_with_add_and_del(start_daemon, tmp_path):
+    """GC waits for the ADD running, and an ADD arriving meanwhile waits for the GC
+    (workers are free all along: it is the GC that holds them back)."""
+    d = start_daemon(workers=4, queue=10)
+    gate, trace = tmp_path / "gate", tmp_path / "trace"
+    with ThreadPoolExecutor(4) as ex:
+        add = ex.submit(d.cni, env_for(cid="c1"), conf_for(gate=str(gate), trace=str(trace)))
+        wait_until(trace.exists, "ADD c1 started")
+        gc_env = env_for(cid="", command="GC", CNI_NETNS="", CNI_IFNAME="")
+        gc = ex.submit(d.cni, gc_env, conf_for(cniVersion="1.1.0"))
+        wait_until(lambda: d.metric("pymultus_queue_depth") == 1, "GC waiting for ADD c1")
+        later = ex.submit(d.cni, env_for(cid="c2"), conf_for(trace=str(trace)))
+        wait_until(lambda: d.metric("pymultus_queue_depth") == 2, "ADD c2 held behind the GC")
+        assert not gc.done() and not later.done()
+        gate.write_text("")
+        assert answer(add.result(WAIT))[1] == 0
+        assert answer(gc.result(WAIT)) == ("", 0)
+        assert answer(later.result(WAIT))[1] == 0
+    events = [line.split()[:3] for line in trace.read_text().splitlines()]
+    assert events == [
+        ["start", "ADD", "c1"],
+        ["end", "ADD", "c1"],
+        ["start", "ADD", "c2"],
+        ["end", "ADD", "c2"],
+    ]
+
+
 def test_request_timeouts(start_daemon, tmp_path):
     d = start_daemon(workers=1, queue=2, request_timeout=0.5)
     gate = tmp_path / "gate"
@@ -177,6 +204,44 @@ def test_request_timeouts(start_daemon, tmp_path):
         status, headers, _ = later.result(WAIT)
     assert (status, headers["x-cni-exit-code"]) == (200, "0")
     assert d.metric("pymultus_requests_total", handler="cni", verb="ADD", result="timeout") == 1
+
+
+def test_the_nodes_netconf_dirs_are_learned_from_cni_calls(start_daemon):
+    """/delegate must work where the pod's /cni calls work: the daemon remembers the
+    cniDir/binDir of the meta-plugin netconf those calls carry (and only of that one)."""
+    d = start_daemon()
+    services = d.daemon.services
+    assert services.node_dirs is None
+    d.cni(env_for(command="VERSION"), conf_for(cniDir="/pmx/not-meta"))
+    assert services.node_dirs is None
+    node = {"cniVersion": "1.0.0", "name": "n", "type": "pymultus-shim", "cniDir": "/pmx/cni"}
+    d.cni(env_for(command="VERSION"), {**node, "binDir": "/pmx/bin"})
+    assert services.node_dirs == {"cniDir": "/pmx/cni", "binDir": "/pmx/bin"}
+    d.cni(env_for(command="VERSION"), node)
+    assert services.node_dirs == {"cniDir": "/pmx/cni"}
+
+
+def test_a_call_finishing_as_its_deadline_passes_gets_its_real_answer(
+    start_daemon, tmp_path, monkeypatch
+):
+    """The job ends after the wait timed out but before the cancel: the ADD was done,
+    so the client must get its result, not "timed out" (it would retry an ADD that
+    succeeded, or give up on a pod whose interfaces exist)."""
+    d = start_daemon(workers=1, queue=2, request_timeout=0.5)
+    gate = tmp_path / "gate"
+    pool = d.daemon.pool
+    cancel = pool.cancel
+
+    def cancel_after_it_finished(job):
+        gate.write_text("")  # the call completes right now...
+        wait_until(lambda: job.state == "done", "the job finished")
+        return cancel(job)  # ...so it can no longer be withdrawn
+
+    monkeypatch.setattr(pool, "cancel", cancel_after_it_finished)
+    text, code = answer(d.cni(env_for(cid="late"), conf_for(gate=str(gate), ip="192.0.2.77/24")))
+    assert code == 0, text
+    assert json.loads(text)["ips"][0]["address"] == "192.0.2.77/24"
+    assert d.metric("pymultus_requests_total", handler="cni", verb="ADD", result="timeout") == 0
 
 
 def test_delegate_without_the_meta_plugins_hotplug_is_a_clear_error(start_daemon, monkeypatch):

@@ -9,6 +9,7 @@ namespace for its interface-name check, so tests hand it a real one.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -78,6 +79,10 @@ class FakeDelegate:
         self.journal = journal
         self.fail: dict[str, CniError] = {}
         self.empty = False
+        #: ADD answers the interface only, no address.
+        self.no_ips = False
+        #: Called at the start of each ADD (to log, for instance).
+        self.on_add: Callable[[Request], None] | None = None
 
     def _enter(self, req: Request) -> None:
         self.journal.calls.append(
@@ -88,6 +93,8 @@ class FakeDelegate:
 
     def add(self, req: Request) -> Result:
         self._enter(req)
+        if self.on_add is not None:
+            self.on_add(req)
         prev = req.prev_result()
         if self.empty:
             return prev or Result(cni_version=req.cni_version)
@@ -96,6 +103,8 @@ class FakeDelegate:
             mac = req.runtime_config.get("mac") or req.config.get("mac") or "0a:58:00:00:00:01"
             res.interfaces.append(Interface(name=req.ifname, mac=str(mac), sandbox=req.netns))
             ips = req.runtime_config.get("ips") or [req.config.get("address", "192.0.2.10/24")]
+            if self.no_ips:
+                ips = []
             for ip in ips:
                 res.ips.append(IPConfig(address=str(ip), interface=0))
             if req.config.get("route"):

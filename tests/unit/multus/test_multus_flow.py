@@ -19,6 +19,7 @@ from pymultus.cni.errors import CniError
 from pymultus.multus.k8s import MemoryKubeSource
 from pymultus.multus.k8s import NadInfo
 from pymultus.multus.k8s import PodInfo
+from pymultus.plugin import Request
 from pymultus.testing import Netns
 
 pytestmark = pytest.mark.kernel
@@ -199,6 +200,32 @@ def test_log_lines_name_container_pod_and_network(meta: Meta) -> None:
     assert all("[123456789 test/testpod " in line for line in lines)
 
 
+def test_the_process_log_lines_of_a_call_reach_its_log(meta: Meta) -> None:
+    """What the chain executor and the delegates log through ``logging`` (rollback and
+    cache failures, tuning's restore warnings, an exec'd binary's stderr) goes to the
+    netconf's log too, at its level, and only while the call runs."""
+    import logging
+
+    def talk(req: Request) -> None:
+        req.ctx.log.info("bridge stderr: hello")  # what delegate_exec logs (INFO)
+        req.ctx.log.debug("a debug detail")
+        logging.getLogger("pymultus.chain").warning("could not remove something")
+
+    meta.fake("weave-net").on_add = talk
+    meta.run("ADD", conf(meta))  # logLevel debug
+    lines = [(lvl, line.split("] ", 2)[-1]) for lvl, line in meta.log]
+    assert ("verbose", "pymultus.delegate: bridge stderr: hello") in lines
+    assert ("debug", "pymultus.delegate: a debug detail") in lines
+    assert ("error", "warning: pymultus.chain: could not remove something") in lines
+    meta.log.clear()
+    meta.run("ADD", conf(meta, logLevel="error"), CNI_CONTAINERID="other0001")
+    lines = [(lvl, line.split("] ", 2)[-1]) for lvl, line in meta.log]
+    assert lines == [("error", "warning: pymultus.chain: could not remove something")]
+    meta.log.clear()
+    logging.getLogger("pymultus.chain").warning("between calls")
+    assert meta.log == []
+
+
 def test_case37_del_without_the_cache_rederives_from_the_api(meta: Meta) -> None:
     with_networks(meta, "net1,net2", nad("net1"), nad("net2"))
     c = conf(meta)
@@ -298,6 +325,68 @@ def test_del_of_a_container_never_added_with_the_api_down_succeeds(meta: Meta) -
     assert meta.cache_files() == []
 
 
+def hot_plug(meta: Meta, name: str, ifname: str) -> None:
+    """An attachment the delegate cache does not know of, as the daemon's ``/delegate``
+    adds it: the chain executor on the node's cniDir, the libcni result cache only."""
+    from pymultus.cni.netconf import NetworkConfigList
+    from pymultus.engine.chain import RuntimeConf
+    from pymultus.engine.chain import add_network_list
+    from pymultus.multus.call import meta_engine
+    from pymultus.plugin import PluginContext
+
+    ctx = PluginContext(registry=meta.registry)
+    engine = meta_engine(ctx, str(meta.cni_dir), ("/nonexistent/pymultus-test-bin",), {})
+    cfg = {"cniVersion": "0.4.0", "name": name, "type": "mynet", "address": "192.0.2.30/24"}
+    net = NetworkConfigList.from_bytes(json.dumps(cfg).encode())
+    rt = RuntimeConf(meta.container_id, meta.netns, ifname, (("K8S_POD_NAME", "testpod"),))
+    add_network_list(engine, net, rt)
+
+
+def test_del_also_deletes_attachments_only_the_result_cache_knows(meta: Meta) -> None:
+    c = two_static(meta)
+    meta.run("ADD", c)
+    hot_plug(meta, "hot1", "net5")
+    assert "results/hot1-123456789-net5" in meta.cache_files()
+    meta.journal.calls.clear()
+    meta.run("DEL", c)
+    assert meta.journal.seq() == [
+        ("DEL", "mynet", "net5"),
+        ("DEL", "other", "net1"),
+        ("DEL", "weave-net", "eth0"),
+    ]
+    assert meta.journal.of("DEL")[0].args == "K8S_POD_NAME=testpod"
+    assert meta.cache_files() == []
+
+
+def test_hotplug_attaches_where_the_pods_del_finds_it(meta: Meta, tmp_path: Path) -> None:
+    """``/delegate`` works in the node netconf's cniDir (as the daemon saw it on
+    ``/cni``), not in a directory the request or the daemon's environment names; the
+    pod's DEL then deletes the hot-plugged attachment with the others."""
+    from pymultus.daemon.services import DaemonServices
+    from pymultus.multus.hotplug import delegate
+    from pymultus.plugin import PluginContext
+
+    c = two_static(meta)
+    meta.run("ADD", c)
+    services = DaemonServices(environ={"PYMULTUS_CNI_DIR": str(tmp_path / "daemon-env")})
+    services.note_node_netconf(json.dumps(c).encode(), {"pymultus"})  # as /cni carried it
+    ctx = PluginContext(registry=meta.registry, extras={"pymultus.daemon": services})
+    env = meta.environ("ADD", CNI_IFNAME="net5", PYMULTUS_CNI_DIR=str(tmp_path / "request"))
+    cfg = {"cniVersion": "0.4.0", "name": "hot1", "type": "mynet", "address": "192.0.2.30/24"}
+    out = delegate(env, json.dumps(cfg).encode(), {}, ctx)
+    assert out is not None and out["ips"][0]["address"] == "192.0.2.30/24"
+    assert "results/hot1-123456789-net5" in meta.cache_files()
+    assert not (tmp_path / "daemon-env").exists() and not (tmp_path / "request").exists()
+    meta.journal.calls.clear()
+    meta.run("DEL", c)
+    assert meta.journal.seq() == [
+        ("DEL", "mynet", "net5"),
+        ("DEL", "other", "net1"),
+        ("DEL", "weave-net", "eth0"),
+    ]
+    assert meta.cache_files() == []
+
+
 def test_del_attempts_every_delegate_and_reports_every_failure(meta: Meta) -> None:
     with_networks(meta, "net1", nad("net1"))
     c = conf(meta)
@@ -311,6 +400,40 @@ def test_del_attempts_every_delegate_and_reports_every_failure(meta: Meta) -> No
     assert err.value.code == 999
     assert "mynet DEL broke" in err.value.msg and "weave DEL broke" in err.value.msg
     assert not (meta.cni_dir / "123456789").exists()  # retryDeleteOnError is off
+
+
+def test_a_cached_delegate_of_our_own_type_is_refused_not_recursed(meta: Meta) -> None:
+    """Configs rebuilt from the result cache skip the netconf parser's self-type check;
+    the executor itself must refuse the meta-plugin's types (here DEL would otherwise
+    run the meta-plugin inside itself until the stack runs out)."""
+    from pymultus.engine.cache import CachedAttachment
+    from pymultus.engine.cache import ResultCache
+    from pymultus.engine.registry import PythonPluginRunner
+    from pymultus.multus.plugin import MultusPlugin
+
+    meta.types.runners["pymultus"] = PythonPluginRunner(
+        "pymultus", MultusPlugin(), "pymultus", "0", "pymultus.multus.plugin:MultusPlugin"
+    )
+    c = conf(meta)
+    selfish = dict(c, name="selfnet")  # a meta-plugin netconf, this very one
+    ResultCache(meta.cni_dir).save(
+        CachedAttachment(
+            container_id=meta.container_id,
+            network="selfnet",
+            ifname="net1",
+            config=json.dumps(selfish).encode(),
+            netns=meta.netns,
+        )
+    )
+    with pytest.raises(CniError) as err:
+        meta.run("DEL", c)
+    assert err.value.code == 7
+    assert err.value.msg == (
+        '[test/testpod:selfnet]: error deleting network "selfnet" (net1): plugin '
+        'type="pymultus" name="selfnet" failed (delete): type "pymultus" is pymultus '
+        "itself: running it as a delegate would call pymultus inside itself"
+    )
+    assert meta.journal.seq() == [("DEL", "weave-net", "eth0")]  # the others still go
 
 
 def test_retry_delete_on_error_keeps_the_cache(meta: Meta) -> None:
@@ -402,6 +525,26 @@ def test_status_write_failure_rolls_everything_back(meta: Meta) -> None:
     assert meta.cache_files() == []
 
 
+def test_a_result_the_netconf_version_cannot_carry_rolls_back(meta: Meta) -> None:
+    """A 0.2.0 netconf and a cluster delegate answering an interface without address:
+    the answer cannot be converted, and the ADD must fail where it still rolls back
+    (not in the skeleton, after everything was added and the status written)."""
+    meta.fake("weave-net").no_ips = True
+    c = conf(meta, "0.2.0")
+    c["delegates"][0]["cniVersion"] = "0.4.0"
+    with pytest.raises(CniError) as err:
+        meta.run("ADD", c)
+    assert meta.journal.seq() == [("ADD", "weave-net", "eth0"), ("DEL", "weave-net", "eth0")]
+    assert meta.cache_files() == []
+    assert meta.kube is not None
+    assert STATUS not in meta.kube.pods[("test", "testpod")].annotations
+    assert err.value.code == 999
+    assert err.value.msg == (
+        '[test/testpod/testUID:weave1]: the result of network "weave1" (eth0) cannot be '
+        "returned as cniVersion 0.2.0: cannot convert: no valid IP addresses"
+    )
+
+
 # -- readiness ---------------------------------------------------------------------------------
 
 
@@ -480,6 +623,48 @@ def test_case41_gc_removes_stale_attachments_of_every_network(meta: Meta) -> Non
     ]
     assert [f for f in meta.cache_files() if "stale0001" in f] == []
     assert "123456789" in meta.cache_files()
+
+
+def test_gc_leaves_alone_what_is_attached_after_its_snapshot(
+    meta: Meta, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GC decides what is stale from one snapshot; an attachment an ADD finishes right
+    after it (not in the runtime's valid list yet) must not be torn down by a second
+    listing of the cache in the plugin-level GC."""
+    from pymultus.engine.cache import CachedAttachment
+    from pymultus.engine.cache import ResultCache
+
+    c = conf(meta, "1.1.0")
+    meta.run("ADD", c)
+    late = CachedAttachment(
+        container_id="late0001",
+        network="weave1",
+        ifname="eth0",
+        config=json.dumps(c["delegates"][0]).encode(),
+        netns=meta.netns,
+        result={"cniVersion": "1.1.0"},
+    )
+    listing = ResultCache.attachments
+    snapshots: list[int] = []
+
+    def attachments(self: ResultCache, *args: Any, **kwargs: Any) -> list[CachedAttachment]:
+        out = listing(self, *args, **kwargs)
+        if not args and not kwargs:
+            snapshots.append(1)
+            if len(snapshots) == 2:  # the snapshot the plugin-level GC works from
+                self.save(late)  # an ADD of another container finishes just now
+        return out
+
+    monkeypatch.setattr(ResultCache, "attachments", attachments)
+    gc_conf = dict(
+        c, **{"cni.dev/valid-attachments": [{"containerID": "123456789", "ifname": "eth0"}]}
+    )
+    meta.journal.calls.clear()
+    meta.run("GC", gc_conf, CNI_CONTAINERID="", CNI_NETNS="", CNI_IFNAME="")
+    assert len(snapshots) == 2
+    assert meta.journal.of("DEL") == []
+    assert [x.type_name for x in meta.journal.of("GC")] == ["weave-net"]
+    assert "results/weave1-late0001-eth0" in meta.cache_files()
 
 
 def test_case5_unparsable_netconf_fails_add_and_del(meta: Meta) -> None:

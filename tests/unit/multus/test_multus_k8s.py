@@ -162,3 +162,38 @@ def test_kubernetes_is_imported_only_on_the_first_request() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_concurrent_first_use_builds_one_client(
+    kube: FakeKube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon's workers share a source: the first requests at once must load the
+    credentials and open a connection pool once, not once each."""
+    import threading
+
+    from kubernetes import config as k8s_config
+
+    src = source(kube, tmp_path)
+    load = k8s_config.load_kube_config
+    calls: list[int] = []
+    first_in, second_in, release = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_load(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        (second_in if first_in.is_set() else first_in).set()
+        assert release.wait(10)
+        load(*args, **kwargs)
+
+    monkeypatch.setattr(k8s_config, "load_kube_config", slow_load)
+    servers: list[str] = []
+    first = threading.Thread(target=lambda: servers.append(src.server))
+    second = threading.Thread(target=lambda: servers.append(src.server))
+    first.start()
+    assert first_in.wait(10)
+    second.start()
+    second_in.wait(1.0)  # it would be in by now without the lock; with it, it waits
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert servers == [kube.url, kube.url]
+    assert calls == [1]

@@ -367,6 +367,34 @@ def test_source_choice(kube, kubeconfig, tmp_path, running):
     assert thick.live_for(kubeconfig, {}) is not a
 
 
+def test_replaced_and_dropped_live_sources_are_closed(kube, kubeconfig, tmp_path, monkeypatch):
+    """A warm source the daemon replaces (rotated credentials) or no longer keeps (past
+    MAX_LIVE) must give its connection pool back, not leak it."""
+    closed: list[LiveKubeSource] = []
+    close = LiveKubeSource.close
+
+    def spy(self: LiveKubeSource) -> None:
+        closed.append(self)
+        close(self)
+
+    monkeypatch.setattr(LiveKubeSource, "close", spy)
+    thick = ThickKube({"PYMULTUS_KUBECONFIG": kubeconfig})
+    thick.MAX_LIVE = 2
+    a = thick.live_for(kubeconfig, {})
+    assert a.server == kube.url
+    assert thick.live_for(kubeconfig, {}) is a and closed == []
+    time.sleep(0.01)
+    kube.write_kubeconfig(kubeconfig, token="rotated")
+    b = thick.live_for(kubeconfig, {})
+    assert b is not a and closed == [a]
+    others = [str(kube.write_kubeconfig(tmp_path / f"other{i}")) for i in range(2)]
+    c = thick.live_for(others[0], {})
+    assert closed == [a]
+    thick.live_for(others[1], {})  # a third one: the oldest (b) goes
+    assert closed == [a, b]
+    assert thick.live_for(others[0], {}) is c
+
+
 def test_daemon_setup_registers_the_caches(kube, kubeconfig):
     services = DaemonServices(
         node_name="node-a", environ={"PYMULTUS_KUBECONFIG": kubeconfig, "PATH": "/bin"}

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from pymultus.cni.errors import CniError
+from pymultus.daemon.services import DaemonServices
 from pymultus.engine.registry import Registry
 from pymultus.multus.hotplug import delegate
 from pymultus.multus.hotplug import load_config
+from pymultus.multus.hotplug import node_dirs
 from pymultus.multus.hotplug import selection
 from pymultus.plugin import PluginContext
 
@@ -71,19 +73,48 @@ class _NoIndex:
         return []
 
 
-def _ctx() -> PluginContext:
-    return PluginContext(registry=Registry(index=_NoIndex(), load_hooks=False))
+def _ctx(cni_dir: Path) -> PluginContext:
+    services = DaemonServices()
+    services.node_dirs = {"cniDir": str(cni_dir)}
+    return PluginContext(
+        registry=Registry(index=_NoIndex(), load_hooks=False),
+        extras={"pymultus.daemon": services},
+    )
+
+
+def test_directories_are_the_node_netconfs() -> None:
+    """/delegate works where the node's /cni calls work: the node netconf's cniDir and
+    binDir as the daemon saw them (defaults for keys it leaves out); before the first
+    /cni call, the daemon's own settings, else the defaults. Never the request's."""
+    defaults = ("/var/lib/cni/multus", "/opt/cni/bin")
+    assert node_dirs(None) == defaults
+    services = DaemonServices(
+        environ={"PYMULTUS_CNI_DIR": "/daemon/cni", "PYMULTUS_BIN_DIR": "/daemon/bin"}
+    )
+    assert node_dirs(services) == ("/daemon/cni", "/daemon/bin")
+    meta = {"pymultus", "pymultus-shim"}
+    services.note_node_netconf(b'{"type": "pmx-other", "cniDir": "/other"}', meta)
+    assert services.node_dirs is None  # not the meta-plugin's netconf
+    services.note_node_netconf(b'{"type": "pymultus-shim", "cniDir": "/node/cni"}', meta)
+    assert services.node_dirs == {"cniDir": "/node/cni"}
+    assert node_dirs(services) == ("/node/cni", "/opt/cni/bin")
+    services.note_node_netconf(b'{"type": "pymultus", "cniDir": "/n", "binDir": "/b"}', meta)
+    assert node_dirs(services) == ("/n", "/b")
+    services.note_node_netconf(b"{not json", meta)  # left to the meta-plugin to report
+    services.note_node_netconf(b"[]", meta)
+    assert node_dirs(services) == ("/n", "/b")
+    services.note_node_netconf(b'{"type": "pymultus-shim"}', meta)
+    assert node_dirs(services) == defaults
 
 
 def test_only_add_del_check_status(tmp_path: Path) -> None:
     env = {
         "CNI_COMMAND": "GC",
         "CNI_PATH": str(tmp_path),
-        "PYMULTUS_CNI_DIR": str(tmp_path / "cni"),
     }
     config = json.dumps({"cniVersion": "1.1.0", "name": "n", "type": "bridge"}).encode()
     with pytest.raises(CniError) as err:
-        delegate(env, config, {}, _ctx())
+        delegate(env, config, {}, _ctx(tmp_path / "cni"))
     assert err.value.code == 4 and "ADD, DEL, CHECK, STATUS, not GC" in err.value.msg
 
 
@@ -95,10 +126,9 @@ def test_a_capability_no_plugin_declares_is_refused_before_anything_runs(tmp_pat
         "CNI_IFNAME": "net1",
         "CNI_PATH": str(tmp_path),
         "CNI_ARGS": "K8S_POD_NAMESPACE=default;K8S_POD_NAME=p",
-        "PYMULTUS_CNI_DIR": str(tmp_path / "cni"),
     }
     config = json.dumps({"cniVersion": "0.4.0", "name": "n", "type": "bridge"}).encode()
     with pytest.raises(CniError) as err:
-        delegate(env, config, {"mac": "c2:b0:57:49:47:f1"}, _ctx())
+        delegate(env, config, {"mac": "c2:b0:57:49:47:f1"}, _ctx(tmp_path / "cni"))
     assert err.value.code == 2 and '"mac"' in err.value.msg
     assert not (tmp_path / "cni").exists()

@@ -6,6 +6,11 @@
 - Jobs with the same key (a container id) run one after the other, in arrival order,
   never side by side. A job whose key is busy waits in the backlog without holding a
   worker, so one slow container cannot stall the others.
+- An *exclusive* job (GC: the spec keeps it apart from ADD and DEL) runs alone with
+  respect to keyed jobs: it starts once the keyed jobs running or ready have finished,
+  and keyed jobs arriving meanwhile (or next in line for their key) wait until it is
+  done — it is not overtaken, so a steady flow of pods cannot starve it. Jobs without
+  a key (STATUS) are not affected; exclusive jobs run one at a time, in arrival order.
 - A job carries a deadline: one still waiting when it passes is not run
   (:meth:`cancel`, or the worker drops it), so a client that gave up is not served late.
 """
@@ -31,7 +36,17 @@ class Job:
     """One unit of work. ``on_done(job)`` is called from the worker thread once the job
     has finished (``result``/``error`` set) or was dropped (``state == CANCELLED``)."""
 
-    __slots__ = ("deadline", "error", "fn", "key", "on_done", "result", "started", "state")
+    __slots__ = (
+        "deadline",
+        "error",
+        "exclusive",
+        "fn",
+        "key",
+        "on_done",
+        "result",
+        "started",
+        "state",
+    )
 
     def __init__(
         self,
@@ -40,9 +55,12 @@ class Job:
         key: str | None = None,
         deadline: float | None = None,
         on_done: Callable[[Job], None] | None = None,
+        exclusive: bool = False,
     ) -> None:
         self.fn = fn
-        self.key = key or None
+        #: An exclusive job has no key: it excludes every keyed job instead.
+        self.exclusive = exclusive
+        self.key = None if exclusive else (key or None)
         self.deadline = deadline
         self.on_done = on_done
         self.state = QUEUED
@@ -89,6 +107,12 @@ class WorkerPool:
         self._waiting: dict[str, deque[Job]] = {}
         #: Keys with a job ready or running.
         self._busy: set[str] = set()
+        #: Keys whose next job (in ``_waiting``) is held only by an exclusive job.
+        self._gated: deque[str] = deque()
+        #: Exclusive jobs not yet ready, in arrival order.
+        self._exclusive: deque[Job] = deque()
+        #: An exclusive job is ready or running.
+        self._exclusive_on = False
         self._queued = 0
         self._running = 0
         self._closed = False
@@ -159,11 +183,18 @@ class WorkerPool:
                 return False
             job.state = QUEUED
             self._queued += 1
-            if job.key is not None and job.key in self._busy:
-                self._waiting.setdefault(job.key, deque()).append(job)
+            key = job.key
+            if job.exclusive:
+                self._exclusive.append(job)
+                self._pump()
+            elif key is not None and (key in self._busy or key in self._waiting):
+                self._waiting.setdefault(key, deque()).append(job)
+            elif key is not None and self._gate_closed():
+                self._waiting[key] = deque([job])
+                self._gated.append(key)
             else:
-                if job.key is not None:
-                    self._busy.add(job.key)
+                if key is not None:
+                    self._busy.add(key)
                 self._ready.append(job)
                 self._cond.notify()
             return True
@@ -175,30 +206,76 @@ class WorkerPool:
                 return True
             if job.state != QUEUED:
                 return False
-            waiting = self._waiting.get(job.key) if job.key is not None else None
-            if waiting is not None and job in waiting:
+            key = job.key
+            waiting = self._waiting.get(key) if key is not None else None
+            if job in self._exclusive:
+                self._exclusive.remove(job)
+                self._pump()
+            elif waiting is not None and job in waiting:
                 waiting.remove(job)
                 if not waiting:
-                    del self._waiting[job.key]  # type: ignore[arg-type]
+                    del self._waiting[key]  # type: ignore[arg-type]
+                    if key in self._gated:
+                        self._gated.remove(key)  # type: ignore[arg-type]
             else:
                 self._ready.remove(job)
-                self._release(job.key)
+                self._finished(job)
             self._queued -= 1
             job.state = CANCELLED
             return True
 
+    def _gate_closed(self) -> bool:
+        return self._exclusive_on or bool(self._exclusive)
+
+    def _finished(self, job: Job) -> None:
+        """``job`` (ready or running) is gone: let the next ones in."""
+        if job.exclusive:
+            self._exclusive_on = False
+            self._pump()
+        else:
+            self._release(job.key)
+
     def _release(self, key: str | None) -> None:
-        """The job holding ``key`` is gone: the next one of that key becomes ready."""
+        """The job holding ``key`` is gone: the next one of that key becomes ready
+        (unless an exclusive job is waiting or running: then it waits for that)."""
         if key is None:
             return
         waiting = self._waiting.get(key)
-        if waiting:
+        if waiting and not self._gate_closed():
             self._ready.append(waiting.popleft())
             if not waiting:
                 del self._waiting[key]
             self._cond.notify()
-        else:
-            self._busy.discard(key)
+            return
+        self._busy.discard(key)
+        if waiting:
+            self._gated.append(key)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Start the next exclusive job once no keyed job is ready or running; with no
+        exclusive job left, let the keys it held back go."""
+        if self._exclusive_on:
+            return
+        if self._exclusive:
+            if not self._busy:
+                self._exclusive_on = True
+                self._ready.append(self._exclusive.popleft())
+                self._cond.notify()
+            return
+        released = False
+        while self._gated:
+            key = self._gated.popleft()
+            waiting = self._waiting.get(key)
+            if not waiting:
+                continue
+            self._busy.add(key)
+            self._ready.append(waiting.popleft())
+            if not waiting:
+                del self._waiting[key]
+            released = True
+        if released:
+            self._cond.notify_all()
 
     # -- workers -------------------------------------------------------------------
 
@@ -220,7 +297,7 @@ class WorkerPool:
                 self._queued -= 1
                 if job.expired(self._clock()):
                     job.state = CANCELLED
-                    self._release(job.key)
+                    self._finished(job)
                     run = False
                 else:
                     job.state = RUNNING
@@ -242,7 +319,7 @@ class WorkerPool:
                 with self._cond:
                     job.state = DONE
                     self._running -= 1
-                    self._release(job.key)
+                    self._finished(job)
                     self._cond.notify_all()
             self._notify(job)
             if not healthy:

@@ -47,6 +47,7 @@ from pymultus.daemon.listen import same_file
 from pymultus.daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pymultus.daemon.metrics import Metrics
 from pymultus.daemon.pool import CANCELLED
+from pymultus.daemon.pool import DONE
 from pymultus.daemon.pool import Job
 from pymultus.daemon.pool import WorkerPool
 from pymultus.daemon.protocol import CniCall
@@ -68,6 +69,9 @@ log = logging.getLogger("pymultus.daemon")
 HOTPLUG_TARGET = "pymultus.multus.hotplug:delegate"
 #: The node's netconf names the shim's type; the daemon runs the meta-plugin for it.
 TYPE_ALIASES = {"pymultus-shim": "pymultus"}
+#: A ``/cni`` netconf of one of these types is the node's: ``/delegate`` works in its
+#: ``cniDir``/``binDir`` (``DaemonServices.node_dirs``).
+META_TYPES = frozenset({"pymultus", *TYPE_ALIASES})
 
 
 @dataclass
@@ -423,6 +427,10 @@ class Daemon:
             key=call.container_id or None,
             deadline=t0 + timeout,
             on_done=done,
+            # The spec keeps GC apart from ADD and DEL: it waits for those running,
+            # and those arriving meanwhile wait for it (not only per container: GC
+            # decides which of all the containers' attachments are stale).
+            exclusive=handler == "cni" and call.command == "GC",
         )
         if not self.pool.submit(job):
             return Answer(
@@ -452,6 +460,10 @@ class Daemon:
                 status=503,
                 result="rejected",
             )
+        if job.state == DONE:
+            # It finished between the wait's timeout and the cancel (its completion
+            # not yet delivered to this loop): the client gets what it really did.
+            return answer_from(call.command, job)
         return Answer(
             call.command,
             error=CniError(
@@ -472,6 +484,7 @@ class Daemon:
         settings = Settings.from_environ({**call.env, **self.own_settings})
         extras = {EXTRAS_KEY: self.services}
         if handler == "cni":
+            self.services.note_node_netconf(call.config, META_TYPES)
             return cnimode.execute(
                 call.env,
                 call.config,

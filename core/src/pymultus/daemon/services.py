@@ -16,10 +16,12 @@ shutdown.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -118,6 +120,26 @@ class DaemonServices:
         self.stop = threading.Event()
         self._caches: dict[str, CacheProvider] = {}
         self._started = False
+        #: ``cniDir``/``binDir`` of the node's netconf as the latest ``/cni`` call
+        #: carried it (the shim forwards that netconf with every call: the daemon has no
+        #: other view of it), a key the netconf leaves out absent; ``None`` before the
+        #: first ``/cni`` call. ``/delegate`` works in these directories, so what it
+        #: attaches is in the result cache the pod's DEL reads.
+        self.node_dirs: dict[str, str] | None = None
+
+    def note_node_netconf(self, config: bytes, types: Collection[str]) -> None:
+        """Remember :attr:`node_dirs` from the stdin of a ``/cni`` call whose type is
+        one of ``types`` (the meta-plugin's; anything unreadable is left to the
+        meta-plugin to report)."""
+        try:
+            obj = json.loads(config)
+        except ValueError:
+            return
+        if not isinstance(obj, dict) or obj.get("type") not in types:
+            return
+        dirs = {k: v for k in ("cniDir", "binDir") if isinstance(v := obj.get(k), str) and v}
+        if dirs != self.node_dirs:
+            self.node_dirs = dirs  # one assignment: readers see the old or the new
 
     # -- caches --------------------------------------------------------------------
 

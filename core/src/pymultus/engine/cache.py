@@ -164,9 +164,13 @@ class ResultCache:
             result=result if isinstance(result, dict) else None,
         )
 
-    def attachments(self, network: str | None = None) -> list[CachedAttachment]:
+    def attachments(
+        self, network: str | None = None, *, container_id: str | None = None
+    ) -> list[CachedAttachment]:
         """Every readable cniCacheV1 entry (``GetCachedAttachments`` rules), sorted by
-        file name; unreadable files are skipped, as libcni does."""
+        file name; unreadable files are skipped, as libcni does. ``network`` /
+        ``container_id`` keep only that network's / container's entries (the files of
+        other containers are not read)."""
         try:
             names = sorted(os.listdir(self.results_dir))
         except FileNotFoundError:
@@ -174,6 +178,8 @@ class ResultCache:
         out: list[CachedAttachment] = []
         for name in names:
             if name.startswith("."):
+                continue
+            if container_id is not None and f"-{container_id}-" not in name:
                 continue
             path = self.results_dir / name
             try:
@@ -185,6 +191,8 @@ class ResultCache:
             if f"-{entry.container_id}-" not in name or name.index(f"-{entry.container_id}-") == 0:
                 continue
             if network is not None and entry.network != network:
+                continue
+            if container_id is not None and entry.container_id != container_id:
                 continue
             out.append(entry)
         return out

@@ -64,6 +64,21 @@ class Engine:
     #: Undo the plugins already added when a later one fails (libcni leaves that to
     #: the runtime; doing it here means a failed ADD leaves nothing behind).
     rollback: bool = True
+    #: Types this executor must never run: the meta-plugin's own (a ``pymultus``
+    #: delegate would run the meta-plugin inside itself, forever). Checked on every
+    #: resolution, whatever parsed the configuration (a NAD, a cache file, a netconf).
+    refused_types: frozenset[str] = frozenset()
+
+    def resolve(self, type_name: str) -> PluginRunner:
+        """The runner for ``type_name`` on :attr:`path`; a refused type is an error."""
+        if type_name in self.refused_types:
+            raise CniError(
+                INVALID_NETWORK_CONFIG,
+                f'type "{type_name}" is pymultus itself: running it as a delegate would call '
+                "pymultus inside itself",
+                "point the network at the real CNI plugin (the one pymultus delegates to)",
+            )
+        return self.registry.resolve(type_name, self.path)
 
 
 # -- building each plugin's stdin ------------------------------------------------------
@@ -143,7 +158,7 @@ def _call(
     plugin = net.plugins[index]
     type_name = str(plugin["type"])
     if runner is None:
-        runner = engine.registry.resolve(type_name, engine.path)
+        runner = engine.resolve(type_name)
     call = PluginCall(
         command=command,
         network=net.name,
@@ -210,7 +225,7 @@ def add_network_list(engine: Engine, net: NetworkConfigList, rt: RuntimeConf) ->
         for i, plugin in enumerate(net.plugins):
             conf = build_plugin_config(plugin, net.name, net.cni_version, prev, rt.capability_args)
             try:
-                runner = engine.registry.resolve(str(plugin["type"]), engine.path)
+                runner = engine.resolve(str(plugin["type"]))
             except CniError as exc:
                 # Not found or not loadable: it never ran, so only earlier ones are undone.
                 if engine.rollback:
@@ -321,13 +336,13 @@ def status_network_list(engine: Engine, net: NetworkConfigList) -> None:
         _call(engine, net, i, "STATUS", conf, environ)
 
 
-def gc_network_list(
+def delete_stale_attachments(
     engine: Engine,
     net: NetworkConfigList,
     valid: Sequence[tuple[str, str]] | None,
 ) -> None:
-    """Delete cached attachments not in ``valid`` (all of them when ``valid`` is None),
-    then send GC to every plugin (1.1.0+) with the valid list."""
+    """DEL every cached attachment of ``net`` not in ``valid`` (all of them when
+    ``valid`` is None), attempting each; failures are reported together."""
     if net.disable_gc:
         return
     keep = set(valid or ())
@@ -348,18 +363,49 @@ def gc_network_list(
             errors.append(
                 f"failed to delete stale attachment {entry.container_id} {entry.ifname}: {exc}"
             )
-    if cniversion.greater_or_equal(net.cni_version or "0.1.0", "1.1.0"):
-        environ = _environ(engine, "GC", None)
-        attachments = [{"containerID": c, "ifname": i} for c, i in (valid or ())]
-        for i, plugin in enumerate(net.plugins):
-            conf = build_plugin_config(plugin, net.name, net.cni_version, None, {})
-            if valid is not None:
-                conf["cni.dev/valid-attachments"] = attachments
-                conf["cni.dev/attachments"] = attachments
-                conf = {k: conf[k] for k in sorted(conf)}
-            try:
-                _call(engine, net, i, "GC", conf, environ)
-            except CniError as exc:
-                errors.append(f"failed to GC plugin {plugin.get('type')}: {exc}")
+    if errors:
+        raise CniError(INTERNAL, "\n".join(errors))
+
+
+def gc_plugins(
+    engine: Engine,
+    net: NetworkConfigList,
+    valid: Sequence[tuple[str, str]] | None,
+) -> None:
+    """Send GC to every plugin of ``net`` (1.1.0+) with the valid attachments; the
+    cache is not read. A caller that removes stale attachments itself (the
+    meta-plugin, from one snapshot) calls only this."""
+    if net.disable_gc or not cniversion.greater_or_equal(net.cni_version or "0.1.0", "1.1.0"):
+        return
+    errors: list[str] = []
+    environ = _environ(engine, "GC", None)
+    attachments = [{"containerID": c, "ifname": i} for c, i in (valid or ())]
+    for i, plugin in enumerate(net.plugins):
+        conf = build_plugin_config(plugin, net.name, net.cni_version, None, {})
+        if valid is not None:
+            conf["cni.dev/valid-attachments"] = attachments
+            conf["cni.dev/attachments"] = attachments
+            conf = {k: conf[k] for k in sorted(conf)}
+        try:
+            _call(engine, net, i, "GC", conf, environ)
+        except CniError as exc:
+            errors.append(f"failed to GC plugin {plugin.get('type')}: {exc}")
+    if errors:
+        raise CniError(INTERNAL, "\n".join(errors))
+
+
+def gc_network_list(
+    engine: Engine,
+    net: NetworkConfigList,
+    valid: Sequence[tuple[str, str]] | None,
+) -> None:
+    """libcni's GC: :func:`delete_stale_attachments`, then :func:`gc_plugins` (run
+    even when some deletions failed); every failure is reported together."""
+    errors: list[str] = []
+    for step in (delete_stale_attachments, gc_plugins):
+        try:
+            step(engine, net, valid)
+        except CniError as exc:
+            errors.append(exc.msg)
     if errors:
         raise CniError(INTERNAL, "\n".join(errors))

@@ -7,9 +7,16 @@ Planning, pure (touches no kernel, reads NADs/pods through a ``KubeSource``):
 (default-route plan), :mod:`~pymultus.multus.status` (network-status) and
 :mod:`~pymultus.multus.plan` (``build_plan``: all of it for one pod).
 
-Execution: :mod:`~pymultus.multus.plugin` (``MultusPlugin``: ADD/DEL/CHECK/STATUS/GC),
+Execution: :mod:`~pymultus.multus.plugin` (``MultusPlugin``, the entry point; imports
+nothing until a verb runs), one module per verb — :mod:`~pymultus.multus.add`,
+:mod:`~pymultus.multus.delete` (with the recovery of a container's attachments from the
+caches), :mod:`~pymultus.multus.check`, :mod:`~pymultus.multus.gcstatus` — and what they
+share, :mod:`~pymultus.multus.call` (netconf, log, chain executor, Kubernetes source);
 :mod:`~pymultus.multus.scratch` (the delegate cache), :mod:`~pymultus.multus.podns`
-(interface names in the pod), :mod:`~pymultus.multus.log`.
+(interface names in the pod), :mod:`~pymultus.multus.log` and
+:mod:`~pymultus.multus.logbridge` (the process's ``logging`` records into the call's log).
+Thick mode: :mod:`~pymultus.multus.thick`, :mod:`~pymultus.multus.cache_source`,
+:mod:`~pymultus.multus.hotplug` (``/delegate``).
 
 Nothing is imported here: the CNI binary pays only for the modules a call uses.
 """

@@ -15,15 +15,18 @@ Unlike ``/cni``: no delegate cache (the libcni result cache is kept, so DEL gets
 ``prevResult``), no network-status, no default-route fix-up; an ADD posts the
 ``AddedInterface`` event. Every error, DEL's included, is returned to the caller.
 
-Settings: ``PYMULTUS_CNI_DIR`` (request env, else the daemon's) for the result cache
-(default ``/var/lib/cni/multus``); binaries from ``/opt/cni/bin`` then ``CNI_PATH``.
+Directories: the node netconf's ``cniDir`` (the result cache) and ``binDir`` (then
+``CNI_PATH``), exactly as the pod's ``/cni`` calls use them — the daemon learns them
+from those calls (``DaemonServices.node_dirs``), so the pod's DEL finds (and deletes)
+what ``/delegate`` attached. Before the daemon has served any ``/cni`` call (just
+started): its own ``PYMULTUS_CNI_DIR`` / ``PYMULTUS_BIN_DIR``, else Multus's defaults
+(``/var/lib/cni/multus``, ``/opt/cni/bin``). A request cannot choose them.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from typing import Final
 
@@ -92,18 +95,15 @@ def delegate(
 ) -> dict[str, Any] | None:
     """Run one hot-plug request; the decoded result for ADD, else ``None``."""
     from pymultus.cni.env import CniEnv
-    from pymultus.engine.cache import ResultCache
-    from pymultus.engine.chain import Engine
     from pymultus.engine.chain import RuntimeConf
     from pymultus.engine.chain import check_network_list
     from pymultus.engine.chain import del_network_list
     from pymultus.engine.chain import status_network_list
+    from pymultus.multus.call import meta_engine
     from pymultus.multus.delegates import check_capabilities
     from pymultus.multus.delegates import delegate_cni_args
     from pymultus.multus.delegates import inject_cni_args
     from pymultus.multus.delegates import selection_runtime_config
-    from pymultus.multus.netconf import DEFAULT_BIN_DIR
-    from pymultus.multus.netconf import DEFAULT_CNI_DIR
     from pymultus.multus.plan import parse_k8s_args
 
     env = CniEnv.from_environ(environ)
@@ -115,19 +115,9 @@ def delegate(
         )
     net = load_config(config)
     services = ctx.extras.get(DAEMON_EXTRAS_KEY)
-    daemon_env: Mapping[str, str] = getattr(services, "environ", {}) or {}
-    cni_dir = (
-        environ.get("PYMULTUS_CNI_DIR") or daemon_env.get("PYMULTUS_CNI_DIR") or DEFAULT_CNI_DIR
-    )
-    path = tuple(dict.fromkeys((DEFAULT_BIN_DIR, *env.path)))
-    engine = Engine(
-        registry=ctx.registry,
-        cache=ResultCache(Path(cni_dir)),
-        path=path,
-        environ=env.extra,
-        ctx=ctx,
-        rollback=True,
-    )
+    cni_dir, bin_dir = node_dirs(services)
+    path = tuple(dict.fromkeys(d for d in (bin_dir, *env.path) if d))
+    engine = meta_engine(ctx, cni_dir, path, env.extra)
     if command == "STATUS":
         status_network_list(engine, net)
         return None
@@ -161,6 +151,22 @@ def delegate(
         check_network_list(engine, net, rt)
         return None
     return _add(engine, net, rt, source, pod)
+
+
+def node_dirs(services: Any) -> tuple[str, str]:
+    """``(cniDir, binDir)`` as the node's ``/cni`` calls use them (see the module
+    docstring)."""
+    from pymultus.multus.netconf import DEFAULT_BIN_DIR
+    from pymultus.multus.netconf import DEFAULT_CNI_DIR
+
+    known: Mapping[str, str] | None = getattr(services, "node_dirs", None)
+    if known is None:
+        known = {}
+        daemon_env: Mapping[str, str] = getattr(services, "environ", None) or {}
+        for key, var in (("cniDir", "PYMULTUS_CNI_DIR"), ("binDir", "PYMULTUS_BIN_DIR")):
+            if daemon_env.get(var):
+                known[key] = daemon_env[var]
+    return known.get("cniDir") or DEFAULT_CNI_DIR, known.get("binDir") or DEFAULT_BIN_DIR
 
 
 def _source(services: Any, environ: Mapping[str, str], pod_uid: str) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -197,6 +198,9 @@ class LiveKubeSource:
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         self._apis: tuple[Any, Any, Any] | None = None
+        #: The first use builds the client once, whichever of a daemon's workers
+        #: gets there first (two would each load credentials and open a pool).
+        self._apis_lock = threading.Lock()
         #: The latest requests made (method, path-ish, status), for logs and tests;
         #: bounded, as a daemon shares one source across many calls.
         self.requests: deque[tuple[str, str, int]] = deque(maxlen=REQUEST_LOG)
@@ -204,8 +208,15 @@ class LiveKubeSource:
     # -- client setup -------------------------------------------------------------------
 
     def _api(self) -> tuple[Any, Any, Any]:
-        if self._apis is not None:
+        apis = self._apis
+        if apis is not None:
+            return apis
+        with self._apis_lock:
+            if self._apis is None:
+                self._apis = self._build_api()
             return self._apis
+
+    def _build_api(self) -> tuple[Any, Any, Any]:
         try:
             from kubernetes import client as k8s_client
             from kubernetes import config as k8s_config
@@ -235,8 +246,7 @@ class LiveKubeSource:
             ) from None
         cfg.retries = False  # retries are ours (RetryPolicy), not urllib3's
         api = k8s_client.ApiClient(cfg)
-        self._apis = (api, k8s_client.CoreV1Api(api), k8s_client.CustomObjectsApi(api))
-        return self._apis
+        return (api, k8s_client.CoreV1Api(api), k8s_client.CustomObjectsApi(api))
 
     # -- requests -----------------------------------------------------------------------
 
@@ -426,11 +436,15 @@ class LiveKubeSource:
 
     def close(self) -> None:
         """Release the connection pool (a daemon replaces a source whose kubeconfig
-        changed)."""
-        apis, self._apis = self._apis, None
+        changed, or drops one it no longer keeps warm). A request still running on it
+        finishes; a later one builds a new client."""
+        with self._apis_lock:
+            apis, self._apis = self._apis, None
         if apis is not None:
             with contextlib.suppress(Exception):
-                apis[0].close()
+                apis[0].close()  # the client's thread pool, if it made one
+            with contextlib.suppress(Exception):
+                apis[0].rest_client.pool_manager.clear()  # its connections
 
     def _list_fn(self, kind: str) -> Callable[..., Any]:
         _, core, custom = self._api()

@@ -65,7 +65,7 @@ class MultusLog:
     def enabled(self, level: str) -> bool:
         return _RANK[level] <= _RANK[self.level]
 
-    def _emit(self, level: str, msg: str) -> None:
+    def _emit(self, level: str, msg: str, *, stderr: bool = True) -> None:
         if not self.enabled(level):
             return
         now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -86,7 +86,7 @@ class MultusLog:
             except OSError as exc:
                 out.file_failed = True
                 out.stderr_write(f"{now} [error] cannot write log file {self.log_file}: {exc}")
-        if self.to_stderr:
+        if self.to_stderr and stderr:
             out.stderr_write(line)
 
     def debug(self, msg: str) -> None:
@@ -100,6 +100,12 @@ class MultusLog:
 
     def warning(self, msg: str) -> None:
         self._emit("error", f"warning: {msg}")
+
+    def forwarded(self, level: str, msg: str) -> None:
+        """A line that came through the process's own logging (the chain executor, a
+        delegate): to the file or the sink, not to stderr, where the process's
+        logging configuration already decided whether it goes."""
+        self._emit(level, msg, stderr=False)
 
     def close(self) -> None:
         if self._out.fh is not None:

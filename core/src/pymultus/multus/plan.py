@@ -174,18 +174,7 @@ def build_plan(
     """
     k8s = parse_k8s_args(cni_args)
     plan = Plan(conf=conf, k8s=k8s, ifname=ifname, container_id=container_id, pod=pod)
-
-    def attempt(fn: Callable[[], T], site: str) -> T | None:
-        try:
-            return fn()
-        except CniError as exc:
-            if not tolerant:
-                raise
-            plan.problems.append(exc)
-            plan.problem_sites.append(site)
-            if exc.code == TRY_AGAIN_LATER:
-                plan.api_unreachable = True
-            return None
+    attempt = _Attempt(plan, tolerant)
 
     if pod is None and fetch and pod_networks and source is not None and k8s.name and k8s.namespace:
         found = attempt(lambda: fetch_pod(source, k8s, tolerant=tolerant), "pod")
@@ -194,28 +183,53 @@ def build_plan(
             return plan
         plan.pod = pod = found
 
-    delegates: list[Delegate] = []
-    pod_ns = pod.namespace if pod is not None else k8s.namespace
-
     # 1. the cluster network (index 0) and the networks every pod gets
-    if conf.cluster_network:
-        found_net = attempt(
-            lambda: _named_network(conf, conf.cluster_network, source, "cluster", "clusterNetwork"),
-            "clusterNetwork",
-        )
-        if found_net is not None:
-            delegates.append(found_net)
-        if not pod_ns or pod_ns not in conf.system_namespaces:
-            for i, value in enumerate(conf.default_networks):
-                d = attempt(
-                    functools.partial(
-                        _named_network, conf, value, source, "default", "defaultNetworks"
-                    ),
-                    f"defaultNetworks[{i}]",
-                )
-                if d is not None:
-                    delegates.append(d)
-    else:
+    pod_ns = pod.namespace if pod is not None else k8s.namespace
+    delegates = _cluster_delegates(conf, source, pod_ns, attempt)
+    # 2. the pod's annotations
+    if pod is not None and pod_networks:
+        _annotation_delegates(conf, pod, source, attempt, delegates)
+
+    if not delegates and not tolerant:
+        raise CniError(INVALID_NETWORK_CONFIG, "no cluster network could be resolved")
+
+    # 3. interface names, arguments, routes
+    _finish(plan, delegates, tolerant)
+    routes = attempt(lambda: plan_routes(plan.delegates), "default-route")
+    if routes is not None:
+        plan.routes = routes
+    return plan
+
+
+@dataclass
+class _Attempt:
+    """``attempt(fn, site)``: ``fn()``; in tolerant planning a :class:`CniError` is
+    recorded in the plan (with ``site``, the input it came from) and ``None`` returned
+    instead."""
+
+    plan: Plan
+    tolerant: bool
+
+    def __call__(self, fn: Callable[[], T], site: str) -> T | None:
+        try:
+            return fn()
+        except CniError as exc:
+            if not self.tolerant:
+                raise
+            self.plan.problems.append(exc)
+            self.plan.problem_sites.append(site)
+            if exc.code == TRY_AGAIN_LATER:
+                self.plan.api_unreachable = True
+            return None
+
+
+def _cluster_delegates(
+    conf: MultusConf, source: KubeSource | None, pod_ns: str, attempt: _Attempt
+) -> list[Delegate]:
+    """The cluster network (first) and ``defaultNetworks`` (not for pods in
+    ``systemNamespaces``), or the netconf's ``delegates``."""
+    delegates: list[Delegate] = []
+    if not conf.cluster_network:
         for i, net in enumerate(conf.delegates):
             delegates.append(
                 Delegate(
@@ -227,40 +241,56 @@ def build_plan(
                     conf=net,
                 )
             )
-
-    # 2. the pod's annotations
-    if pod is not None and pod_networks:
-        override = attempt(lambda: _default_network_override(conf, pod, source), "default-network")
-        if override is not None:
-            if delegates and delegates[0].origin == "cluster":
-                delegates[0] = override
-            else:
-                delegates.insert(0, override)
-        selections = attempt(
-            lambda: parse_selection_annotation(
-                pod.annotations.get(NETWORKS_ANNOTATION, ""),
-                default_namespace=pod.namespace,
-                pod=pod.ref,
-            ),
-            "networks",
-        )
-        for sel in selections or ():
+        return delegates
+    found = attempt(
+        lambda: _named_network(conf, conf.cluster_network, source, "cluster", "clusterNetwork"),
+        "clusterNetwork",
+    )
+    if found is not None:
+        delegates.append(found)
+    if not pod_ns or pod_ns not in conf.system_namespaces:
+        for i, value in enumerate(conf.default_networks):
             d = attempt(
-                functools.partial(_annotation_network, conf, pod, sel, source),
-                f"networks[{sel.index}]",
+                functools.partial(
+                    _named_network, conf, value, source, "default", "defaultNetworks"
+                ),
+                f"defaultNetworks[{i}]",
             )
             if d is not None:
                 delegates.append(d)
+    return delegates
 
-    if not delegates and not tolerant:
-        raise CniError(INVALID_NETWORK_CONFIG, "no cluster network could be resolved")
 
-    # 3. interface names, arguments, routes
-    _finish(plan, delegates, tolerant)
-    routes = attempt(lambda: plan_routes(plan.delegates), "default-route")
-    if routes is not None:
-        plan.routes = routes
-    return plan
+def _annotation_delegates(
+    conf: MultusConf,
+    pod: PodInfo,
+    source: KubeSource | None,
+    attempt: _Attempt,
+    delegates: list[Delegate],
+) -> None:
+    """The pod's ``default-network`` annotation (replacing the cluster network, or
+    first) and its ``networks`` annotation (appended), into ``delegates``."""
+    override = attempt(lambda: _default_network_override(conf, pod, source), "default-network")
+    if override is not None:
+        if delegates and delegates[0].origin == "cluster":
+            delegates[0] = override
+        else:
+            delegates.insert(0, override)
+    selections = attempt(
+        lambda: parse_selection_annotation(
+            pod.annotations.get(NETWORKS_ANNOTATION, ""),
+            default_namespace=pod.namespace,
+            pod=pod.ref,
+        ),
+        "networks",
+    )
+    for sel in selections or ():
+        d = attempt(
+            functools.partial(_annotation_network, conf, pod, sel, source),
+            f"networks[{sel.index}]",
+        )
+        if d is not None:
+            delegates.append(d)
 
 
 def _named_network(

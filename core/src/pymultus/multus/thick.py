@@ -554,7 +554,8 @@ class ThickKube:
 
     def live_for(self, kubeconfig: str, environ: Mapping[str, str]) -> LiveKubeSource:
         """A warm live source for ``kubeconfig`` (or in-cluster credentials when empty);
-        a new one when the file changed since (rotated credentials)."""
+        a new one when the file changed since (rotated credentials). A source replaced
+        or pushed out (past :attr:`MAX_LIVE`) is closed: its connection pool goes."""
         if kubeconfig:
             key = (kubeconfig, "", "")
             sig: object = _file_signature(kubeconfig)
@@ -565,17 +566,22 @@ class ThickKube:
                 environ.get("KUBERNETES_SERVICE_PORT", ""),
             )
             sig = None  # the in-cluster loader refreshes its token itself
+        dropped: list[LiveKubeSource] = []
         with self._lock:
             entry = self._live.get(key)
             if entry is not None and entry[0] == sig:
                 return entry[1]
             src = LiveKubeSource(kubeconfig=kubeconfig, environ=environ)
-            self._live.pop(key, None)
+            replaced = self._live.pop(key, None)
+            if replaced is not None:
+                dropped.append(replaced[1])
             self._live[key] = (sig, src)
             while len(self._live) > self.MAX_LIVE:
-                self._live.pop(next(iter(self._live)))
+                dropped.append(self._live.pop(next(iter(self._live)))[1])
         if entry is not None:
             log.info("credentials in %s changed: new API client", kubeconfig or "in-cluster")
+        for old in dropped:  # outside the lock: closing may wait for the pool's threads
+            old.close()
         return src
 
     def _same_server(self, live: LiveKubeSource) -> bool:

@@ -32,6 +32,12 @@ STDERR_TAIL = 2000
 #: libcni retries "text file busy" (a binary being replaced) six times, 1 s apart.
 TXTBSY_RETRIES = 6
 _SELF_MARKERS = (b"pymultus.cli", b"pymultus-shim")
+#: Compiled into the C shim (``self_marker`` in core/shim/pymultus-shim.c): the compiled
+#: shim is pymultus whatever its file name.
+SHIM_MARKER = b"pymultus-self-marker: pymultus-shim v1"
+#: Only ELF files up to this size are searched for it: the shim is about 20 KiB, the
+#: plugins worth exec'ing (Go binaries) are megabytes, so the check stays cheap.
+SHIM_SCAN_LIMIT = 256 * 1024
 
 
 def find_binary(type_name: str, path: Sequence[str]) -> str | None:
@@ -44,15 +50,21 @@ def find_binary(type_name: str, path: Sequence[str]) -> str | None:
 
 
 def is_pymultus(binary: str, self_paths: frozenset[str]) -> bool:
-    """Is ``binary`` this program (a symlink to it, or its launcher script)?"""
+    """Is ``binary`` this program (a symlink to it, its launcher script, a Python
+    shim, or the compiled shim under any name)?"""
     if os.path.realpath(binary) in self_paths:
         return True
     try:
         with open(binary, "rb") as fh:
             head = fh.read(1024)
+            if head.startswith(b"#!"):
+                return any(m in head for m in _SELF_MARKERS)
+            if not head.startswith(b"\x7fELF") or os.fstat(fh.fileno()).st_size > SHIM_SCAN_LIMIT:
+                return False
+            data = head + fh.read(SHIM_SCAN_LIMIT)
     except OSError:
         return False
-    return head.startswith(b"#!") and any(m in head for m in _SELF_MARKERS)
+    return SHIM_MARKER in data
 
 
 def _tail(data: bytes) -> str:
