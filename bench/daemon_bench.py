@@ -7,7 +7,9 @@ plus a cluster network of reference ``bridge`` + ``host-local``. Four sides, eac
 ADD then DEL, interleaved round by round in a rotating order:
 
 * ``c``: the compiled ``pymultus-shim`` (scripts/build-shim.sh) + ``pymultus daemon``;
-* ``py``: the Python shim (``python -I -S shim.py``) + the same daemon;
+* ``py``: the Python shim as ``pymultus install --thick --python-shim`` installs it (a
+  ``-IS`` stub importing the precompiled shim module from ``pymultus-shim.d/``) + the
+  same daemon;
 * ``thin``: the ``pymultus`` executable per call;
 * ``direct``: bridge ADD, macvlan ADD (the Go macvlan execs the Go ``static``), tuning ADD
   with the previous result as ``prevResult``, then tuning, macvlan and bridge DEL: six
@@ -54,13 +56,11 @@ from _common import median
 from _common import ratio
 from _common import summarize
 from _seedpod import NODE
-from _seedpod import PY
 from _seedpod import PYMULTUS
 from _seedpod import REPO
 from _seedpod import SeedBench
 from _seedpod import parse_phases
 
-SHIM_PY = REPO / "core" / "src" / "pymultus" / "daemon" / "shim.py"
 TARGETS = {"c": 1.2, "py": 1.6}
 
 
@@ -74,6 +74,15 @@ class DaemonBench(SeedBench):
         self.daemon_log = work / "daemon.log"
         self.daemon: subprocess.Popen[bytes] | None = None
         self.c_shim = str(REPO / ".cache" / "shim" / "pymultus-shim")
+        self.py_shim = str(self.install_python_shim(work / "shim-bin"))
+
+    @staticmethod
+    def install_python_shim(bin_dir: Path) -> Path:
+        """The Python shim, installed as a node gets it (``pymultus install --thick
+        --python-shim``: the stub and its precompiled module)."""
+        from pymultus.install import launcher
+
+        return launcher.install_shim(bin_dir, python_shim=True).path
 
     # -- the daemon ------------------------------------------------------------------------
 
@@ -132,7 +141,7 @@ class DaemonBench(SeedBench):
         if side == "c":
             return [self.c_shim]
         if side == "py":
-            return [str(PY), "-I", "-S", str(SHIM_PY)]
+            return [self.py_shim]
         return [str(PYMULTUS)]
 
     def stdin(self, side: str) -> bytes:
@@ -175,7 +184,10 @@ class DaemonBench(SeedBench):
         )
         return {
             **super().process_starts(),
-            "python shim VERSION (-I -S)": (self.argv("py"), shim_env),
+            "python shim VERSION (installed: -IS stub + precompiled module)": (
+                self.argv("py"),
+                shim_env,
+            ),
             "C shim VERSION": (self.argv("c"), shim_env),
         }
 

@@ -280,7 +280,14 @@ def test_thick_python_shim(dirs: tuple[Path, Path], tmp_path: Path) -> None:
     shim = bin_dir / "pymultus-shim"
     text = shim.read_text()
     assert text.startswith(f"#!{sys.executable} -IS\n")
-    assert text.split("\n", 1)[1] == PYTHON_SHIM.read_text().split("\n", 1)[1]
+    # A stub importing the shim's module, installed with its bytecode next to it.
+    private = bin_dir / "pymultus-shim.d"
+    assert f"sys.path.insert(0, {str(private)!r})\nfrom pymultus_shim import main\n" in text
+    module = private / "pymultus_shim.py"
+    assert module.read_text().split("\n", 1)[1] == PYTHON_SHIM.read_text().split("\n", 1)[1]
+    assert [p.name for p in (private / "__pycache__").iterdir()] == [
+        f"pymultus_shim.{sys.implementation.cache_tag}.pyc"
+    ]
     assert json.loads((conf_dir / "00-pymultus.conf").read_bytes())["type"] == "pymultus-shim"
     _shim_says_try_again(shim, tmp_path)
 

@@ -372,3 +372,56 @@ def test_index_notices_installs_even_with_kept_directory_times(tmp_path: Path) -
     changed = EntryPointIndex(cache, search_path=[str(site)])
     changed.entries("pymultus.plugins")
     assert changed.fresh
+
+
+# -- running a binary (posix_spawn and one poll loop) --------------------------------------
+
+
+def test_run_binary_big_stdin_and_stdout_do_not_deadlock(tmp_path: Path) -> None:
+    echo = _script(tmp_path, "echo", "cat\necho done >&2\n")
+    data = bytes(range(256)) * 4096  # 1 MiB: far more than a pipe holds
+    out = pymultus_delegate_exec.run_binary(str(echo), {}, data, 30.0)
+    assert (out.returncode, out.stdout, out.stderr) == (0, data, b"done\n")
+
+
+def test_run_binary_child_that_ignores_its_stdin(tmp_path: Path) -> None:
+    quick = _script(tmp_path, "quick", "printf hi; exit 3\n")
+    out = pymultus_delegate_exec.run_binary(str(quick), {"A": "1"}, b"x" * (1 << 20), 30.0)
+    assert (out.returncode, out.stdout) == (3, b"hi")
+
+
+def test_run_binary_gets_exactly_its_environment(tmp_path: Path) -> None:
+    env = _script(tmp_path, "env", "env\n")
+    out = pymultus_delegate_exec.run_binary(str(env), {"ONLY": "this"}, b"", 30.0)
+    lines = set(out.stdout.decode().splitlines()) - {
+        "PWD=" + os.getcwd(),
+        "SHLVL=1",
+        "_=/usr/bin/env",
+    }
+    assert lines == {"ONLY=this"}
+
+
+def test_run_binary_without_pidfd_still_waits_and_times_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pidfd(pid: int) -> int:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    ok = _script(tmp_path, "ok", "cat >/dev/null; printf '{}'\n")
+    assert pymultus_delegate_exec.run_binary(str(ok), {}, b"{}", 30.0).stdout == b"{}"
+    # Closes its output and keeps running: the wait, not the reads, hits the timeout.
+    hang = _script(tmp_path, "hang", "exec >/dev/null 2>&1; exec sleep 30\n")
+    fds = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(pymultus_delegate_exec.Timeout):
+        pymultus_delegate_exec.run_binary(str(hang), {}, b"", 0.3)
+    assert len(os.listdir("/proc/self/fd")) == fds  # every pipe and the pidfd closed
+
+
+def test_run_binary_cannot_start(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.write_text("not executable\n")
+    with pytest.raises(PermissionError):
+        pymultus_delegate_exec.run_binary(str(plain), {}, b"", 30.0)
+    with pytest.raises(FileNotFoundError):
+        pymultus_delegate_exec.run_binary(str(tmp_path / "absent"), {}, b"", 30.0)

@@ -417,3 +417,31 @@ def test_a_worker_left_in_a_foreign_netns_is_replaced(start_daemon):
         if t.is_alive() and t.native_id is not None:
             st = os.stat(f"/proc/self/task/{t.native_id}/ns/net")
             assert (st.st_dev, st.st_ino) == (host.st_dev, host.st_ino)
+
+
+def test_profile_dir_writes_one_profile_per_call_and_changes_no_answer(start_daemon, tmp_path):
+    import pstats
+
+    d = start_daemon()
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    d.daemon.profile_dir = str(profiles)  # what PYMULTUS_PROFILE_DIR sets
+    for case in ("add", "del", "add-error"):
+        env, conf = CASES[case]
+        assert answer(d.cni(env, conf)) == thin(env, conf)
+    names = sorted(p.name for p in profiles.iterdir())
+    assert names == ["cni-ADD-00001.prof", "cni-ADD-00003.prof", "cni-DEL-00002.prof"]
+    stats = pstats.Stats(str(profiles / names[0]))
+    assert any(fn == "_execute" for _, _, fn in stats.stats)  # type: ignore[attr-defined]
+
+
+def test_settle_heap_freezes_what_start_left():
+    import gc
+
+    before = gc.get_freeze_count()
+    try:
+        server_mod.settle_heap()
+        assert gc.get_freeze_count() > before
+        assert gc.get_count()[0] < 100  # collected right before
+    finally:
+        gc.unfreeze()

@@ -13,6 +13,8 @@ import pytest
 from pymultus.install import InstallError
 from pymultus.install import launcher
 
+from tests.importtime import imported_modules
+
 PROBE_TAIL = "import json\nprint(json.dumps({'path': sys.path, 'prefix': sys.prefix}))\n"
 
 
@@ -247,3 +249,71 @@ def test_python_shim_gets_our_shebang(tmp_path: Path) -> None:
     )
     with pytest.raises(InstallError, match="missing"):
         launcher.render_python_shim(tmp_path / "nope.py")
+
+
+# -- the Python shim, installed precompiled ------------------------------------------------
+
+
+def test_python_shim_is_installed_as_a_stub_and_a_precompiled_module(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    action = launcher.install_shim(bin_dir, python_shim=True)
+    assert action.changed is True and action.path == bin_dir / "pymultus-shim"
+    stub = bin_dir / "pymultus-shim"
+    private = bin_dir / "pymultus-shim.d"
+    module = private / "pymultus_shim.py"
+    pyc = private / "__pycache__" / f"pymultus_shim.{sys.implementation.cache_tag}.pyc"
+    assert stub.stat().st_mode & 0o777 == 0o755
+    assert module.stat().st_mode & 0o777 == 0o644 and pyc.stat().st_mode & 0o777 == 0o644
+    text = stub.read_text()
+    assert text.startswith(f"#!{sys.executable} -IS\n")
+    assert b"pymultus-shim" in stub.read_bytes()[:1024]  # delegate_exec's self-marker
+    assert module.read_bytes()[2:] == launcher.PYTHON_SHIM_SOURCE.read_bytes()[2:]
+    # Deterministic: installing again changes nothing, and a dry run says so.
+    assert launcher.install_shim(bin_dir, python_shim=True).changed is False
+    assert launcher.install_shim(bin_dir, python_shim=True, dry_run=True).changed is False
+
+    # It runs, from the bytecode (not compiled again).
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-v", str(stub)],
+        env={},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "forwards CNI calls to the pymultus daemon" in proc.stderr
+    assert f"# {pyc} matches {module}" in proc.stderr
+
+    # Nothing beyond _socket and the shim's own module is imported.
+    env = {"CNI_COMMAND": "ADD", "PYMULTUS_SOCKET": "/nonexistent/s"}
+    env["PYMULTUS_SHIM_CONNECT_TIMEOUT"] = "0.05"
+    base = imported_modules(["-c", "pass"], {})
+    assert imported_modules([str(stub)], env) - base == {"_socket", "pymultus_shim"}
+
+
+def test_python_shim_bytecode_is_checked_against_its_source(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    launcher.install_shim(bin_dir, python_shim=True)
+    module = bin_dir / "pymultus-shim.d" / "pymultus_shim.py"
+    module.write_text("import sys\ndef main():\n    sys.stdout.write('edited')\n    return 0\n")
+    out = subprocess.run(
+        [str(bin_dir / "pymultus-shim")], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out == "edited"  # the stale .pyc was not run
+    assert launcher.install_shim(bin_dir, python_shim=True, dry_run=True).changed is True
+    assert launcher.install_shim(bin_dir, python_shim=True).changed is True
+    out = subprocess.run(
+        [str(bin_dir / "pymultus-shim")],
+        env={"CNI_COMMAND": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stderr
+    assert "forwards CNI calls to the pymultus daemon" in out
+
+
+def test_python_shim_missing_source_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InstallError, match="missing"):
+        launcher.python_shim_files(tmp_path, tmp_path / "nope.py")

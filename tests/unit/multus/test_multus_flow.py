@@ -192,6 +192,57 @@ def test_case39_events_and_network_status(meta: Meta) -> None:
     ]
 
 
+def test_default_route_move_is_cached_edited_in_one_write_per_attachment(
+    meta: Meta, container_netns: Netns, cni_names: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan's default-route changes are in each attachment's cached result (CHECK
+    compares with what is really there), written once, not written then rewritten."""
+    from pymultus.engine.cache import ResultCache
+
+    def make_link(req: Request) -> None:
+        # The fakes answer an interface; make it real, so the route fix-ups have links.
+        ns, ifname = container_netns, req.ifname
+        ns.ip("link", "add", ifname, "type", "veth", "peer", "name", cni_names(ifname[-1]))
+        ns.ip("link", "set", ifname, "up")
+        ns.ip("link", "set", cni_names(ifname[-1]), "up")
+        ns.ip("addr", "add", str(req.config["address"]), "dev", ifname)
+        if req.config.get("route"):
+            ns.ip("route", "add", "default", "via", str(req.config["route"]), "dev", ifname)
+
+    c = conf(meta)
+    c["delegates"][0]["route"] = "192.0.2.1"
+    for t in ("weave-net", "mynet"):
+        meta.fake(t).on_add = make_link
+    with_networks(
+        meta,
+        '[{"name": "net1", "default-route": ["198.51.100.1"]}]',
+        nad("net1", address="198.51.100.20/24"),
+    )
+    saved: list[str] = []
+    real_save = ResultCache.save
+
+    def counting_save(self: ResultCache, entry: Any) -> None:
+        saved.append(f"{entry.network}-{entry.ifname}")
+        real_save(self, entry)
+
+    monkeypatch.setattr(ResultCache, "save", counting_save)
+    out = meta.run("ADD", c)
+    assert out is not None and out["routes"] == [{"dst": "0.0.0.0/0", "gw": "192.0.2.1"}]
+    assert sorted(saved) == ["net1-net1", "weave1-eth0"]
+    defaults = [(r.gateway, r.dev) for r in container_netns.routes(4) if r.dst == "default"]
+    assert defaults == [("198.51.100.1", "net1")]
+
+    def cached_routes(name: str) -> Any:
+        doc = json.loads((meta.cni_dir / "results" / name).read_text())
+        assert doc["kind"] == "cniCacheV1"
+        return doc["result"].get("routes", [])
+
+    assert cached_routes("weave1-123456789-eth0") == []
+    assert cached_routes("net1-123456789-net1") == [{"dst": "0.0.0.0/0", "gw": "198.51.100.1"}]
+    status = json.loads(meta.kube.pods[("test", "testpod")].annotations[STATUS])  # type: ignore[union-attr]
+    assert [e.get("gateway") for e in status] == [None, ["198.51.100.1"]]
+
+
 def test_log_lines_name_container_pod_and_network(meta: Meta) -> None:
     with_networks(meta, "net1", nad("net1"))
     meta.run("ADD", conf(meta))

@@ -17,6 +17,7 @@ from pymultus.daemon.services import DaemonServices
 from pymultus.multus.cache_source import CachedKubeSource
 from pymultus.multus.cache_source import daemon_source
 from pymultus.multus.k8s import LiveKubeSource
+from pymultus.multus.k8s import PodGone
 from pymultus.multus.k8s import PodInfo
 from pymultus.multus.thick import NADS_CACHE
 from pymultus.multus.thick import PODS_CACHE
@@ -470,6 +471,51 @@ def test_a_full_event_queue_drops_instead_of_growing(kube, kubeconfig):
     for i in range(5):
         poster.submit(live, pod, "Normal", "AddedInterface", str(i))
     assert (poster.pending, poster.dropped) == (2, 3)
+
+
+def test_the_status_write_starts_from_the_cached_pod_and_a_conflict_reads_again(
+    kube, kubeconfig, running
+):
+    status = "k8s.v1.cni.cncf.io/network-status"
+    uid = kube.add_pod("default", "p", node="node-a", annotations={"keep": "me"})["metadata"]["uid"]
+    thick = running(ThickKube({"PYMULTUS_KUBECONFIG": kubeconfig}, "node-a"))
+    assert thick.pods is not None
+    cached = thick.pods.get(("default", "p"))
+    assert cached is not None and cached.obj is not None
+    snapshot = json.dumps(cached.obj, sort_keys=True)
+
+    # The cache is current: one PUT, no GET.
+    src = thick.source_for(kubeconfig, {}, pod_uid=uid)
+    assert src.get_pod("default", "p") is not None
+    src.update_network_status("default", "p", uid, '["first"]')
+    assert [(r.method, r.status) for r in kube.calls(path=r"/pods/p/status$")] == [("PUT", 200)]
+    pod = kube.pod("default", "p")
+    assert pod["metadata"]["annotations"] == {"keep": "me", status: '["first"]'}
+    assert json.dumps(cached.obj, sort_keys=True) == snapshot  # the cached object untouched
+
+    # The pod changed after the cache saw it (the watch is stopped, so it stays stale):
+    # the PUT of the cached object gets 409, then the write reads live and retries.
+    rv = pod["metadata"]["resourceVersion"]
+    eventually(lambda: thick.pods.get(("default", "p")).resource_version == rv, "the watch")
+    for cache in thick.caches():
+        cache._stop.set()  # the running fixture's stop event: the caches stop following
+        assert cache.join(WAIT)
+    kube.modify("pods", "default", "p", lambda o: o["metadata"].setdefault("labels", {}))
+    kube.modify("pods", "default", "p", lambda o: o["metadata"]["labels"].update(x="y"))
+    src = thick.source_for(kubeconfig, {}, pod_uid=uid)
+    assert src.get_pod("default", "p") is not None
+    src.update_network_status("default", "p", uid, '["second"]')
+    methods = [(r.method, r.status) for r in kube.calls(path=r"/pods/p/status$")][1:]
+    assert methods == [("PUT", 409), ("GET", 200), ("PUT", 200)]
+    pod = kube.pod("default", "p")
+    assert pod["metadata"]["annotations"][status] == '["second"]'
+    assert pod["metadata"]["labels"] == {"x": "y"}
+
+    # A pod replaced under the same name (another UID) is not written from the cache.
+    src = thick.source_for(kubeconfig, {}, pod_uid=uid)
+    assert src.get_pod("default", "p") is not None
+    with pytest.raises(PodGone):
+        src.update_network_status("default", "p", "another-uid", "[]")
 
 
 def test_the_status_read_runs_early_and_a_conflict_reads_again(kube, kubeconfig):

@@ -5,6 +5,7 @@
 - :mod:`~pymultus.daemon.pool`: bounded worker pool, per-container ordering, deadlines.
 - :mod:`~pymultus.daemon.services`: readiness conditions and caches offered to plugins.
 - :mod:`~pymultus.daemon.listen`, :mod:`~pymultus.daemon.answers`, :mod:`~pymultus.daemon.metrics`.
-- ``shim.py``: the Python shim, a standalone script (``python3 -I -S shim.py``); the C
+- ``shim.py``: the Python shim, a standalone script (``python3 -I -S shim.py``), which
+  ``pymultus install --thick --python-shim`` installs precompiled behind a stub; the C
   one is ``core/shim/pymultus-shim.c``.
 """

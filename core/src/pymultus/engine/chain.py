@@ -10,6 +10,7 @@ executor reads no environment and keeps no global state: everything comes in thr
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -216,8 +217,19 @@ def _cached_prev_result(
 # -- the verbs -------------------------------------------------------------------------
 
 
-def add_network_list(engine: Engine, net: NetworkConfigList, rt: RuntimeConf) -> dict[str, Any]:
-    """ADD every plugin in order; cache and return the final result."""
+def add_network_list(
+    engine: Engine,
+    net: NetworkConfigList,
+    rt: RuntimeConf,
+    *,
+    cache_result: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """ADD every plugin in order; cache and return the final result.
+
+    ``cache_result``: what to cache instead of the final result, given it (the
+    meta-plugin caches it with the default-route changes it makes right after, so the
+    file is written once, not written and rewritten); the result returned is the
+    plugins' own."""
     _validate_runtime(net, rt)
     with engine.cache.lock(rt.container_id):
         prev: dict[str, Any] | None = None
@@ -253,7 +265,7 @@ def add_network_list(engine: Engine, net: NetworkConfigList, rt: RuntimeConf) ->
                 netns=rt.netns,
                 cni_args=rt.args,
                 capability_args=dict(rt.capability_args) or None,
-                result=prev,
+                result=prev if cache_result is None else cache_result(prev),
             )
         )
         return prev

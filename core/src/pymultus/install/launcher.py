@@ -19,7 +19,14 @@ Thin mode installs ``pymultus`` in one of three forms (``--launcher``):
     A symlink to this environment's ``pymultus`` console script.
 
 Thick mode installs the shim as ``pymultus-shim``: the compiled forwarder (default) or
-the Python one (``--python-shim``), which imports only ``_socket``/``os``/``sys``.
+the Python one (``--python-shim``), which imports only ``_socket``. The Python shim is
+installed precompiled: ``pymultus-shim`` is a stub (``-IS`` shebang, then "put
+``pymultus-shim.d`` first on the path, import ``pymultus_shim``, run it") and
+``pymultus-shim.d/`` holds the shim's source with its bytecode in ``__pycache__``
+(hash-checked against the source, so a stale ``.pyc`` is never run). A script run as the
+program is compiled on every start; an imported module is not (~4 ms per call here).
+An interpreter of another version finds no bytecode for itself and compiles the source:
+slower, still right.
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ from pymultus.install.files import same_file_content
 
 BINARY_NAME = "pymultus"
 SHIM_NAME = "pymultus-shim"
+#: The Python shim's private directory, next to the stub, and its module name there.
+PYTHON_SHIM_DIR = SHIM_NAME + ".d"
+PYTHON_SHIM_MODULE = "pymultus_shim"
 LAUNCHER_KINDS = ("fast", "script", "symlink")
 EXEC_MODE = 0o755
 #: Linux reads at most 255 bytes of a ``#!`` line (BINPRM_BUF_SIZE, since 5.1).
@@ -279,6 +289,63 @@ def render_python_shim(source: Path = PYTHON_SHIM_SOURCE, python: str | None = N
     return f"#!{python} -IS\n{text}".encode()
 
 
+def _shim_source(source: Path) -> bytes:
+    try:
+        return source.read_bytes()
+    except OSError as exc:
+        raise InstallError(
+            f"the Python shim {source} is missing ({exc.strerror or exc}); "
+            "is the thick-mode daemon package installed?"
+        ) from None
+
+
+def compile_pyc(source: bytes, filename: str) -> bytes:
+    """``source`` as a hash-checked ``.pyc`` for this interpreter (PEP 552): the import
+    system runs it only while the source next to it has the same hash. Deterministic."""
+    import importlib.util
+    import marshal
+
+    code = compile(source, filename, "exec", dont_inherit=True)
+    flags = 0b11  # hash-based, check_source
+    return (
+        importlib.util.MAGIC_NUMBER
+        + flags.to_bytes(4, "little")
+        + importlib.util.source_hash(source)
+        + marshal.dumps(code)
+    )
+
+
+def python_shim_files(
+    bin_dir: Path, source: Path = PYTHON_SHIM_SOURCE, python: str | None = None
+) -> list[tuple[Path, bytes, int]]:
+    """The installed Python shim: (path, content, mode) of the module's source, its
+    bytecode and the stub, in the order they must be written (the stub last, so it
+    never names a module that is not there yet)."""
+    python = python or sys.executable
+    _check_shebang(python)
+    cache_tag = sys.implementation.cache_tag
+    if not cache_tag:  # pragma: no cover - an interpreter that does not cache bytecode
+        raise InstallError(f"{python} does not cache bytecode; install the compiled shim")
+    text = _shim_source(source)
+    if text.startswith(b"#!"):
+        text = b"# " + text[2:]  # an imported module: keep the line numbers, drop the #!
+    private = bin_dir / PYTHON_SHIM_DIR
+    module = private / f"{PYTHON_SHIM_MODULE}.py"
+    pyc = private / "__pycache__" / f"{PYTHON_SHIM_MODULE}.{cache_tag}.pyc"
+    stub = (
+        f"#!{python} -IS\n"
+        "# pymultus-shim (Python build), written by `pymultus install`; do not edit. Its code\n"
+        f"# is {PYTHON_SHIM_DIR}/{PYTHON_SHIM_MODULE}.py, precompiled there.\n"
+        f"import sys\nsys.path.insert(0, {str(private)!r})\n"
+        f"from {PYTHON_SHIM_MODULE} import main\nsys.exit(main())\n"
+    ).encode()
+    return [
+        (module, text, 0o644),
+        (pyc, compile_pyc(text, str(module)), 0o644),
+        (bin_dir / SHIM_NAME, stub, EXEC_MODE),
+    ]
+
+
 def install_shim(
     bin_dir: Path,
     *,
@@ -286,11 +353,20 @@ def install_shim(
     shim_binary: str | None = None,
     dry_run: bool = False,
 ) -> Action:
-    """Put ``pymultus-shim`` into ``bin_dir`` atomically."""
+    """Put ``pymultus-shim`` into ``bin_dir`` atomically (the Python one with its
+    precompiled module in ``pymultus-shim.d/``)."""
     path = bin_dir / SHIM_NAME
     if python_shim:
-        data = render_python_shim()
-        what = f"Python shim ({PYTHON_SHIM_SOURCE})"
+        files = python_shim_files(bin_dir)
+        what = f"Python shim ({PYTHON_SHIM_SOURCE}), precompiled in {bin_dir / PYTHON_SHIM_DIR}"
+        if dry_run:
+            changed = any(not same_file_content(p, d, m) for p, d, m in files)
+            return Action(path, what, changed)
+        changed = False
+        for file_path, data, mode in files:
+            _ensure_dir(file_path.parent)
+            changed = replace_file(file_path, data, mode) or changed
+        return Action(path, what, changed)
     else:
         source = find_compiled_shim(shim_binary)
         data = source.read_bytes()

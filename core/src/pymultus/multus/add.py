@@ -2,8 +2,10 @@
 
 netconf → (readiness file) → pod and NADs → plan (:mod:`pymultus.multus.plan`) →
 interface-name check in the pod → delegate cache written → each delegate through the
-chain executor (Python plugin or binary) → the cluster result checked against the
-netconf's cniVersion → default-route fix-ups → network-status on ``pods/status`` →
+chain executor (Python plugin or binary; its libcni result cache written already with
+the default-route changes the plan makes, see :mod:`pymultus.multus.routes`) → the
+cluster result checked against the netconf's cniVersion → default-route fix-ups →
+network-status on ``pods/status`` →
 ``AddedInterface`` events → the cluster network's result. Any failure up to and
 including the status write deletes every delegate already added (reverse order)
 before the error is returned.
@@ -12,6 +14,7 @@ before the error is returned.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,10 +82,13 @@ def add(call: Call) -> Result:
         )
         clock.mark("cache-write")
         added: list[Delegate] = []
+        #: Delegates whose cached result could not be edited when it was written: the
+        #: edit is done (and its error raised) after the routes, as it always was.
+        unedited: list[Delegate] = []
         try:
-            results = _add_all(call, plan, added, clock)
+            results = _add_all(call, plan, added, clock, unedited)
             _check_answer(call, plan, results[0])
-            installed = _routes(call, plan)
+            installed = _routes(call, plan, unedited)
             clock.mark("routes")
             _write_status(call, plan, results, installed)
             clock.mark("status")
@@ -113,7 +119,28 @@ def _check_ifnames(call: Call, plan: Plan) -> None:
             )
 
 
-def _add_all(call: Call, plan: Plan, added: list[Delegate], clock: Clock) -> list[Result]:
+def _cache_editor(
+    plan: Plan, d: Delegate, unedited: list[Delegate]
+) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """What ``d``'s chain caches: its result with the plan's default-route changes."""
+    if not plan.routes:
+        return None
+    from pymultus.multus.routes import edited_result
+
+    def edit(result: dict[str, Any]) -> dict[str, Any]:
+        try:
+            edited = edited_result(plan.routes, d, result)
+        except CniError:
+            unedited.append(d)
+            return result
+        return result if edited is None else edited
+
+    return edit
+
+
+def _add_all(
+    call: Call, plan: Plan, added: list[Delegate], clock: Clock, unedited: list[Delegate]
+) -> list[Result]:
     from pymultus.engine.chain import add_network_list
 
     results: list[Result] = []
@@ -121,7 +148,12 @@ def _add_all(call: Call, plan: Plan, added: list[Delegate], clock: Clock) -> lis
         dlog = call.log.child(network=d.network)
         dlog.debug(f"ADD {d.cni_name} on {d.ifname} ({d.origin}, {d.source})")
         try:
-            out = add_network_list(call.engine, d.conf, call.runtime(d))
+            out = add_network_list(
+                call.engine,
+                d.conf,
+                call.runtime(d),
+                cache_result=_cache_editor(plan, d, unedited),
+            )
         except CniError as exc:
             raise exc.with_prefix(
                 f'{plan.label(d.network)}: error adding container to network "{d.cni_name}" '
@@ -130,7 +162,8 @@ def _add_all(call: Call, plan: Plan, added: list[Delegate], clock: Clock) -> lis
         clock.mark(f"delegate:{d.ifname}")
         added.append(d)
         result = Result.from_json(out, d.conf.cni_version)
-        dlog.verbose(f"Add: {d.ifname} result {dumps_compact(out)}")
+        if dlog.enabled("verbose"):  # the result is not encoded for a line nobody writes
+            dlog.verbose(f"Add: {d.ifname} result {dumps_compact(out)}")
         results.append(result)
     return results
 
@@ -151,7 +184,7 @@ def _check_answer(call: Call, plan: Plan, result: Result) -> None:
         ) from exc
 
 
-def _routes(call: Call, plan: Plan) -> dict[str, list[str]] | None:
+def _routes(call: Call, plan: Plan, unedited: list[Delegate]) -> dict[str, list[str]] | None:
     if not plan.routes:
         return None
     from pymultus.multus.routes import apply_routes
@@ -162,7 +195,8 @@ def _routes(call: Call, plan: Plan) -> dict[str, list[str]] | None:
         call.log.verbose(f"default-route: removed default via {gw or '-'} dev {ifname}")
     for ifname, gw in applied.added:
         call.log.verbose(f"default-route: added default via {gw} dev {ifname}")
-    edit_cached_results(plan.routes, plan.delegates, call.engine.cache, call.req.container_id)
+    if unedited:
+        edit_cached_results(plan.routes, unedited, call.engine.cache, call.req.container_id)
     return applied.gateways
 
 
@@ -191,7 +225,8 @@ def _write_status(
     except PodGone as exc:
         call.log.warning(f"{exc}: network-status not written")
         return
-    call.log.debug(f"network-status written: {dumps_compact(entries)}")
+    if call.log.enabled("debug"):
+        call.log.debug(f"network-status written: {dumps_compact(entries)}")
 
 
 def _events(call: Call, plan: Plan, results: Sequence[Result]) -> None:

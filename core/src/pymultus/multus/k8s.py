@@ -54,6 +54,9 @@ class PodInfo:
     uid: str = ""
     annotations: dict[str, str] = field(default_factory=dict)
     resource_version: str = ""
+    #: The whole object as the API sent it (the daemon's pod cache keeps it: the
+    #: network-status write starts from it instead of a GET). Shared: never modified.
+    obj: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def ref(self) -> str:

@@ -9,7 +9,10 @@ gateway of a family across the pod is ECMP, which Multus refuses and so do we.
 
 Applying happens in the pod's namespace through netlink (a few messages built on the
 standard library, :mod:`pymultus.multus.rtnl`), after every delegate was added. The libcni result
-cache of each affected attachment is edited to match, so CHECK sees the real routes.
+cache of each affected attachment says the same, so CHECK sees the real routes. The edit
+depends on the plan alone: the meta-plugin caches each delegate's result already edited
+(:func:`edited_result`; one write per attachment, not a write and a rewrite), and
+:func:`edit_cached_results` rewrites entries already in the cache.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from typing import TYPE_CHECKING
+from typing import Any
 
 from pymultus.cni.errors import INTERNAL
 from pymultus.cni.errors import INVALID_NETWORK_CONFIG
@@ -116,13 +120,26 @@ def apply_routes(plan: RoutePlan, netns: str) -> AppliedRoutes:
     applied = AppliedRoutes()
     families = {V4: socket.AF_INET, V6: socket.AF_INET6}
     with entered(netns), Rtnl() as nl:
-        names = nl.links()
-        index_of = {name: idx for idx, name in names.items()}
+        # Names and indexes by ioctl (in this thread's namespace, the pod's): a dump of
+        # every link with all its attributes and counters costs ten times more.
+        names: dict[int, str | None] = {}
+
+        def name_of(idx: int) -> str | None:
+            if idx not in names:
+                try:
+                    names[idx] = socket.if_indextoname(idx)
+                except OSError:
+                    names[idx] = None
+            return names[idx]
+
+        def index_of(ifname: str) -> int | None:
+            try:
+                return socket.if_nametoindex(ifname)
+            except (OSError, ValueError):
+                return None
 
         def defaults(fam: int) -> list[RouteEntry]:
-            return [
-                r for r in nl.routes(families[fam]) if r.is_default and r.table == RT_TABLE_MAIN
-            ]
+            return nl.routes(families[fam], table=RT_TABLE_MAIN, default_only=True)
 
         def delete(route: RouteEntry) -> None:
             try:
@@ -132,10 +149,10 @@ def apply_routes(plan: RoutePlan, netns: str) -> AppliedRoutes:
                     raise CniError(
                         INTERNAL, f"default-route: cannot delete a default route: {exc}"
                     ) from None
-            applied.removed.append((names.get(route.oif, "?"), route.gateway))
+            applied.removed.append((name_of(route.oif) or "?", route.gateway))
 
         for fam, (_, ifname, gw) in sorted(plan.moves.items()):
-            target = index_of.get(ifname)
+            target = index_of(ifname)
             if target is None:
                 raise CniError(INTERNAL, f"default-route: interface {ifname} not found in {netns}")
             for route in defaults(fam):
@@ -150,20 +167,50 @@ def apply_routes(plan: RoutePlan, netns: str) -> AppliedRoutes:
                         INTERNAL, f"default-route: cannot add default via {gw} dev {ifname}: {exc}"
                     ) from None
         for _, ifname in plan.clears:
-            idx = index_of.get(ifname)
+            idx = index_of(ifname)
             for fam in (V4, V6):
                 for route in defaults(fam):
                     if route.oif == idx:
                         delete(route)
         for fam in (V4, V6):
             for route in defaults(fam):
-                name = names.get(route.oif, "")
+                name = name_of(route.oif) or ""
                 if name and route.gateway:
                     applied.gateways.setdefault(name, []).append(route.gateway)
     return applied
 
 
 # -- keeping the libcni result cache in step ------------------------------------------------
+
+
+def _changes(plan: RoutePlan, d: Delegate) -> tuple[set[int], list[str]]:
+    """What the plan does to ``d``'s default routes: families dropped, gateways added."""
+    drop: set[int] = set()
+    add: list[str] = []
+    for fam, (idx, _, gw) in plan.moves.items():
+        if idx == d.index:
+            drop.add(fam)
+            add.append(gw)
+        else:
+            drop.add(fam)
+    if any(idx == d.index for idx, _ in plan.clears):
+        drop.update((V4, V6))
+    return drop, add
+
+
+def edited_result(plan: RoutePlan, d: Delegate, result: dict[str, Any]) -> dict[str, Any] | None:
+    """``d``'s result (decoded, as its chain returned it) with the plan's changes to its
+    default routes; ``None`` when the plan leaves ``d`` alone."""
+    drop, add = _changes(plan, d)
+    if not drop:
+        return None
+    version = str(result.get("cniVersion", d.conf.cni_version))
+    parsed = Result.from_json(result, version)
+    kept = [r for r in parsed.routes if not (r.is_default and _route_family(r.dst) in drop)]
+    for gw in add:
+        kept.append(Route(dst=_DEFAULT_DST[family_of(gw)], gw=gw))
+    parsed.routes = kept
+    return parsed.to_json(version)
 
 
 def edit_cached_results(
@@ -175,29 +222,15 @@ def edit_cached_results(
     """Reflect the plan in each attachment's cached result (as Multus does), so CHECK
     compares against the routes that are really there."""
     for d in delegates:
-        drop: set[int] = set()
-        add: list[str] = []
-        for fam, (idx, _, gw) in plan.moves.items():
-            if idx == d.index:
-                drop.add(fam)
-                add.append(gw)
-            else:
-                drop.add(fam)
-        if any(idx == d.index for idx, _ in plan.clears):
-            drop.update((V4, V6))
-        if not drop:
+        if not _changes(plan, d)[0]:
             continue
         entry = cache.load(d.cni_name, container_id, d.ifname)
         if entry is None or entry.result is None:
             continue
-        version = str(entry.result.get("cniVersion", d.conf.cni_version))
-        result = Result.from_json(entry.result, version)
-        kept = [r for r in result.routes if not (r.is_default and _route_family(r.dst) in drop)]
-        for gw in add:
-            kept.append(Route(dst=_DEFAULT_DST[family_of(gw)], gw=gw))
-        result.routes = kept
-        entry.result = result.to_json(version)
-        cache.save(entry)
+        edited = edited_result(plan, d, entry.result)
+        if edited is not None:
+            entry.result = edited
+            cache.save(entry)
 
 
 def _route_family(dst: str) -> int:

@@ -9,6 +9,12 @@ no pyroute2 import when no Python plugin runs), so these few messages are built 
 
 The socket belongs to the network namespace of the thread that creates it: open
 :class:`Rtnl` inside :func:`pymultus.net.ns.entered`.
+
+Route dumps of one table ask the kernel to filter (``NETLINK_GET_STRICT_CHK`` with the
+table in the request, Linux 4.20+): a pod's IPv6 ``local`` table alone holds a route per
+address and per multicast prefix, and decoding those in Python cost ~0.3 ms a dump here,
+against ~0.02 ms for the main table's few routes. Entries are filtered here too, so an
+older kernel that ignores the filter gives the same answer, only slower.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ RTA_GATEWAY: Final = 5
 RTA_PRIORITY: Final = 6
 RTA_TABLE: Final = 15
 RT_TABLE_MAIN: Final = 254
+SOL_NETLINK: Final = 270
+NETLINK_GET_STRICT_CHK: Final = 12
 RTPROT_BOOT: Final = 3
 RT_SCOPE_UNIVERSE: Final = 0
 RTN_UNICAST: Final = 1
@@ -99,6 +107,12 @@ class Rtnl:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
         self.sock.bind((0, 0))
         self.seq = 0
+        #: The kernel filters dumps by the request's header and attributes.
+        self.strict = True
+        try:
+            self.sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+        except OSError:
+            self.strict = False  # before Linux 4.20: dumps are filtered here only
 
     def close(self) -> None:
         self.sock.close()
@@ -148,17 +162,34 @@ class Rtnl:
             names[index] = name.rstrip(b"\0").decode()
         return names
 
-    def routes(self, family: int) -> list[RouteEntry]:
-        """Every route of one family (all tables; filter on :attr:`RouteEntry.table`)."""
-        payload = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
+    def routes(
+        self, family: int, *, table: int | None = None, default_only: bool = False
+    ) -> list[RouteEntry]:
+        """The routes of one family: of every table (filter on
+        :attr:`RouteEntry.table`), or only of ``table``; only the default routes
+        (``dst_len`` 0) with ``default_only``."""
+        header_table = 0 if table is None else min(table, 255)
+        payload = _RTMSG.pack(family, 0, 0, 0, header_table, 0, 0, 0, 0)
+        if table is not None and self.strict:
+            payload += _attr(RTA_TABLE, struct.pack("=I", table))
         out: list[RouteEntry] = []
-        for _kind, body in self._request(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, payload):
-            fam, dst_len, _src_len, tos, table, proto, scope, rtype, _fl = _RTMSG.unpack_from(
+        try:
+            answer = self._request(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, payload)
+        except NetlinkError as exc:
+            if exc.errno == errno.ENOENT and table is not None:
+                return out  # the kernel's filter: no such table (so no routes in it)
+            raise
+        for _kind, body in answer:
+            fam, dst_len, _src_len, tos, rtable, proto, scope, rtype, _fl = _RTMSG.unpack_from(
                 body, 0
             )
+            if default_only and dst_len != 0:
+                continue
             attrs = _attrs(body, _RTMSG.size)
             if RTA_TABLE in attrs:
-                (table,) = struct.unpack("=I", attrs[RTA_TABLE][:4])
+                (rtable,) = struct.unpack("=I", attrs[RTA_TABLE][:4])
+            if table is not None and rtable != table:
+                continue
             prio = (
                 struct.unpack("=I", attrs[RTA_PRIORITY][:4])[0] if RTA_PRIORITY in attrs else None
             )
@@ -167,7 +198,7 @@ class Rtnl:
                     family=fam,
                     dst_len=dst_len,
                     tos=tos,
-                    table=table,
+                    table=rtable,
                     protocol=proto,
                     scope=scope,
                     type=rtype,

@@ -18,7 +18,10 @@ opened, or a stream cut mid-way makes the cache *relist* (a fresh list replaces 
 whole content, so deletions missed meanwhile disappear too), after an exponential
 backoff with jitter while the API is unreachable. Objects are trimmed to what the
 meta-plugin reads (:class:`~pymultus.multus.k8s.PodInfo` /
-:class:`~pymultus.multus.k8s.NadInfo` with only the annotations it uses).
+:class:`~pymultus.multus.k8s.NadInfo` with only the annotations it uses); a pod also
+keeps its whole object as the API sent it (``PodInfo.obj``, shared, never modified),
+which the network-status write starts from instead of a GET (only this node's pods are
+cached, so that is tens of objects, not the cluster's).
 
 The daemon's own credentials: ``PYMULTUS_KUBECONFIG`` (a path), else the in-cluster
 service account (``KUBERNETES_SERVICE_HOST``/``PORT`` in the daemon's environment); with
@@ -71,7 +74,7 @@ PODS_CACHE = "pods"
 #: double an object's size).
 KEPT_ANNOTATION_PREFIXES = ("k8s.v1.cni.cncf.io/", "v1.multus-cni.io/")
 KEPT_ANNOTATIONS = frozenset({CONFIG_SOURCE_ANNOTATION})
-#: Never cached: written by us, read by nobody here, and it can be large.
+#: Never among the annotations the meta-plugin reads: written by us, read by nobody here.
 DROPPED_ANNOTATIONS = frozenset({NETWORK_STATUS_ANNOTATION})
 
 T = TypeVar("T")
@@ -100,6 +103,7 @@ def trim_pod(obj: Mapping[str, Any]) -> PodInfo | None:
         uid=str(meta.get("uid", "")),
         annotations=_kept(meta.get("annotations")),
         resource_version=str(meta.get("resourceVersion", "")),
+        obj=obj,
     )
 
 
