@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import signal
@@ -91,6 +92,8 @@ class DaemonBench(SeedBench):
 
         env = {k: v for k, v in self.env.items() if not k.startswith("PYMULTUS_")}
         env.update(PYMULTUS_KUBECONFIG=str(self.kubeconfig), PYMULTUS_NODE_NAME=NODE)
+        if os.environ.get("PYMULTUS_PROFILE_DIR"):  # profiling runs only (DEVELOPING.md)
+            env["PYMULTUS_PROFILE_DIR"] = os.environ["PYMULTUS_PROFILE_DIR"]
         sock = str(self.sockdir / "pymultus.sock")
         with self.daemon_log.open("wb") as fh:
             self.daemon = subprocess.Popen(
@@ -163,6 +166,12 @@ class DaemonBench(SeedBench):
             if m:
                 side = m.group(2).rsplit("-", 1)[-1]
                 found[f"{side} {m.group(1)}"].append(float(m.group(3)))
+                split = re.search(r"\(queued ([\d.]+), ran ([\d.]+), handed back ([\d.]+)\)", line)
+                if split:
+                    for part, value in zip(
+                        ("queued", "ran", "handed back"), split.groups(), strict=True
+                    ):
+                        found[f"{side} {m.group(1)} {part}"].append(float(value))
         return found
 
     def phases(self, rounds: int) -> dict[str, dict[str, float]]:
@@ -234,6 +243,12 @@ def inner(a: argparse.Namespace) -> int:
         print(md_header(["per ADD", "median ms", "p10", "p90"]))
         for label, values in (
             ("daemon-side ADD, arrival to answer (compiled-shim rounds)", add_c),
+            ("- of which waiting for a worker", daemon.get("c ADD queued", [])),
+            ("- of which running in the worker", daemon.get("c ADD ran", [])),
+            (
+                "- of which the rest (decode, hand-offs, answer)",
+                daemon.get("c ADD handed back", []),
+            ),
             ("daemon-side ADD (Python-shim rounds)", daemon.get("py ADD", [])),
             ("Go plugins' own ADD (bridge + macvlan + tuning execs)", go_add),
             ("daemon-side DEL (compiled-shim rounds)", daemon.get("c DEL", [])),

@@ -33,6 +33,8 @@ class Answer:
     #: HTTP status and metrics result for the rendering.
     status: int = 200
     result: str = "success"
+    #: When the job started and ended in its worker (monotonic), for the timing log.
+    ran: tuple[float, float] | None = None
 
 
 def cni_response(req: HttpRequest, answer: Answer) -> bytes:
@@ -62,14 +64,15 @@ def cni_response(req: HttpRequest, answer: Answer) -> bytes:
 
 
 def answer_from(command: str, job: Job) -> Answer:
+    ran = None if job.started is None or job.ended is None else (job.started, job.ended)
     if job.error is None:
-        return Answer(command, out=job.result)
+        return Answer(command, out=job.result, ran=ran)
     exc = job.error
     if isinstance(exc, CniError):
-        return Answer(command, error=exc, status=400, result="error")
+        return Answer(command, error=exc, status=400, result="error", ran=ran)
     log.error("request failed unexpectedly", exc_info=exc)
     text = str(exc) or type(exc).__name__
-    return Answer(command, error=CniError(INTERNAL, text), status=400, result="error")
+    return Answer(command, error=CniError(INTERNAL, text), status=400, result="error", ran=ran)
 
 
 def multus_body(answer: Answer) -> str:

@@ -38,6 +38,7 @@ class Job:
 
     __slots__ = (
         "deadline",
+        "ended",
         "error",
         "exclusive",
         "fn",
@@ -67,6 +68,8 @@ class Job:
         self.result: Any = None
         self.error: BaseException | None = None
         self.started: float | None = None
+        #: When ``fn`` returned (the pool's clock), for the daemon's timing log.
+        self.ended: float | None = None
 
     def expired(self, now: float) -> bool:
         return self.deadline is not None and now >= self.deadline
@@ -310,6 +313,7 @@ class WorkerPool:
                     job.result = job.fn()
                 except BaseException as exc:  # noqa: BLE001 - the requester gets it as its answer
                     job.error = exc
+                job.ended = self._clock()
                 if after_job is not None:
                     try:
                         after_job()

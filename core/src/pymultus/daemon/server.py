@@ -411,10 +411,11 @@ class Daemon:
             )
         else:
             answer = await self._submit(call, handler, t0)
+        response = cni_response(req, answer)
         elapsed = time.monotonic() - t0
         self.metrics.observe(handler, command, answer.result, elapsed)
-        self._log_answer(handler, call, answer, elapsed)
-        return cni_response(req, answer)
+        self._log_answer(handler, call, answer, t0, elapsed)
+        return response
 
     async def _submit(self, call: CniCall, handler: str, t0: float) -> Answer:
         assert self._loop is not None
@@ -533,13 +534,27 @@ class Daemon:
             self._hotplug = fn
         return self._hotplug
 
-    def _log_answer(self, handler: str, call: CniCall, answer: Answer, elapsed: float) -> None:
+    def _log_answer(
+        self, handler: str, call: CniCall, answer: Answer, t0: float, elapsed: float
+    ) -> None:
+        """One line per call, with its time from arrival to the answer ready to send and
+        where it went: waiting for a worker, running in it, the rest (decoding, the
+        hand-offs between the event loop and the worker, rendering the answer)."""
         what = f"{handler} {call.command or '-'} {describe(call)}"
+        split = ""
+        if answer.ran is not None:
+            started, ended = answer.ran
+            split = (
+                f" (queued {(started - t0) * 1000:.1f}, ran {(ended - started) * 1000:.1f},"
+                f" handed back {(t0 + elapsed - ended) * 1000:.1f})"
+            )
         if answer.error is None:
-            log.info("%s: ok in %.1f ms", what, elapsed * 1000)
+            log.info("%s: ok in %.1f ms%s", what, elapsed * 1000, split)
         else:
             err = answer.error
-            log.warning("%s: error %d (%s) in %.1f ms", what, err.code, err, elapsed * 1000)
+            log.warning(
+                "%s: error %d (%s) in %.1f ms%s", what, err.code, err, elapsed * 1000, split
+            )
 
 
 def settle_heap() -> None:
