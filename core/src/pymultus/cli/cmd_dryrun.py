@@ -94,6 +94,7 @@ from pymultus.cli.render import compact_json
 from pymultus.cli.render import dump
 from pymultus.cli.render import plural
 from pymultus.cli.render import render_tree
+from pymultus.cli.replicas import shared_address_warnings
 from pymultus.cni.errors import CniError
 from pymultus.multus.manifests import Location
 from pymultus.multus.manifests import Manifests
@@ -285,7 +286,9 @@ def build_report(
         nad_schema=nad_schema,
     )
     for pod_obj in pods:
-        report["pods"].append(plan_pod(ctx, pod_obj, cni_args))
+        pod_plan = plan_pod(ctx, pod_obj, cni_args)
+        report["pods"].append(pod_plan)
+        report["warnings"].extend(p.to_json() for p in shared_address_warnings(pod_obj, pod_plan))
         if cni_args is not None:
             report["warnings"].extend(p.to_json() for p in _cni_args_mismatch(cni_args, pod_obj))
     report["ok"] = not report["problems"] and not any(p["problems"] for p in report["pods"])
