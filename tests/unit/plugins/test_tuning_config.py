@@ -14,12 +14,12 @@ from pymultus.net.gotypes import parse_mac_arg as parse_mac
 from pymultus.net.sysctl import net_path as sysctl_path
 from pymultus.plugin import PluginContext
 from pymultus.plugin import Request
-from pymultus_tuning import SYSCTL_KEY
 from pymultus_tuning import Tuning
-from pymultus_tuning import check_allowlist
-from pymultus_tuning import encode_backup
-from pymultus_tuning import load_conf
-from pymultus_tuning import read_backup
+from pymultus_tuning.backup import SYSCTL_KEY
+from pymultus_tuning.backup import encode_backup
+from pymultus_tuning.backup import read_backup
+from pymultus_tuning.conf import check_allowlist
+from pymultus_tuning.conf import load_conf
 
 PREV = {"cniVersion": "0.4.0", "interfaces": [{"name": "net1"}], "dns": {}}
 
