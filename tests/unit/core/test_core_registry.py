@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -399,6 +401,26 @@ def test_run_binary_gets_exactly_its_environment(tmp_path: Path) -> None:
         "_=/usr/bin/env",
     }
     assert lines == {"ONLY=this"}
+
+
+def test_run_binary_child_starts_with_no_blocked_and_default_signals(tmp_path: Path) -> None:
+    """A daemon worker may block signals; the plugin it runs must not inherit that."""
+    # Not through /bin/sh (dash clears its own mask): env execs grep in the same process.
+    status = tmp_path / "status"
+    status.write_text("#!/usr/bin/env -S grep -h -E ^Sig(Blk|Ign): /proc/self/status\n")
+    status.chmod(0o755)
+    box: dict[str, Any] = {}
+
+    def in_a_thread_blocking_sigterm() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR1})
+        box["out"] = pymultus_delegate_exec.run_binary(str(status), {}, b"", 30.0)
+
+    worker = threading.Thread(target=in_a_thread_blocking_sigterm)
+    worker.start()
+    worker.join(60)
+    fields = dict(line.split(":\t") for line in box["out"].stdout.decode().splitlines())
+    assert int(fields["SigBlk"], 16) == 0
+    assert not int(fields["SigIgn"], 16) & (1 << (signal.SIGPIPE - 1))  # Python ignores it
 
 
 def test_run_binary_without_pidfd_still_waits_and_times_out(

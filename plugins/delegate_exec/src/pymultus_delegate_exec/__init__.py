@@ -214,6 +214,9 @@ def run_binary(binary: str, environ: Mapping[str, str], stdin: bytes, timeout: f
                 (os.POSIX_SPAWN_DUP2, err_w, 2),
             ],
             setsigdef=_RESET_SIGNALS,
+            # No signal blocked, whatever the calling thread blocks (a daemon worker may):
+            # a plugin must stay stoppable by SIGTERM/SIGINT.
+            setsigmask=(),
         )
     except BaseException:
         for fd in fds:
