@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pymultus.cli.settings import DEFAULT_CACHE_DIR
-    from pymultus.cli.settings import DEFAULT_CNI_PATH
     from pymultus.cli.settings import Settings
+    from pymultus.cli.settings import default_cni_path
     from pymultus.cni.env import split_cni_args
     from pymultus.cni.errors import INVALID_ENVIRONMENT_VARIABLES
     from pymultus.cni.errors import CniError
@@ -84,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
         net = NetworkConfigList.from_bytes(sys.stdin.buffer.read(), source="<stdin>")
     else:
         net = NetworkConfigList.from_file(args.conf)
-    cni_path = os.environ.get("CNI_PATH", DEFAULT_CNI_PATH)
-    path = tuple(args.bin_dir) + tuple(d for d in cni_path.split(":") if d)
+    path = (*args.bin_dir, *default_cni_path())
     try:
         caps = json.loads(args.capability_args) if args.capability_args else {}
     except ValueError as exc:

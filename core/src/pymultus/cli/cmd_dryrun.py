@@ -212,13 +212,6 @@ def netconf_summary(choice: NetconfChoice, conf: MultusConf, path: Sequence[str]
     }
 
 
-def default_cni_path(environ: dict[str, str] | None = None) -> list[str]:
-    from pymultus.cli.settings import DEFAULT_CNI_PATH
-
-    env = os.environ if environ is None else environ
-    return [d for d in env.get("CNI_PATH", DEFAULT_CNI_PATH).split(":") if d]
-
-
 def build_report(
     manifests: Manifests,
     *,
@@ -235,6 +228,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The whole ``DryRun`` document (see the module docstring). ``nad_schema``: the NAD
     CRD's schema (default: the built-in copy)."""
+    from pymultus.cli.settings import default_cni_path
     from pymultus.multus.netconf import load_netconf
     from pymultus.multus.plan import search_path
 
@@ -500,13 +494,14 @@ def _interface_node(root: Node, iface: dict[str, Any], console: Console) -> None
 
 def run(args: argparse.Namespace) -> int:
     from pymultus.cli.settings import Settings
+    from pymultus.cli.settings import split_path
     from pymultus.multus.manifests import DEFAULT_NAMESPACE
     from pymultus.multus.manifests import load_manifests
 
     console = Console.from_args(args)
     manifests = load_manifests(args.filename, default_namespace=args.namespace or DEFAULT_NAMESPACE)
     registry = Settings.from_environ(os.environ).registry()
-    cni_path = [d for d in args.cni_path.split(":") if d] if args.cni_path is not None else None
+    cni_path = split_path(args.cni_path) if args.cni_path is not None else None
     report = build_report(
         manifests,
         registry=registry,

@@ -29,11 +29,12 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pymultus.cli.settings import Settings
+    from pymultus.cli.settings import split_path
     from pymultus.cni.errors import CniError
 
     settings = Settings.from_environ(os.environ)
     registry = settings.registry()
-    path = list(args.bin_dir) + [d for d in os.environ.get("CNI_PATH", "").split(":") if d]
+    path = list(args.bin_dir) + split_path(os.environ.get("CNI_PATH", ""))
     if not path:
         path = ["/opt/cni/bin", "/usr/lib/cni"]
     python: list[dict[str, Any]] = []

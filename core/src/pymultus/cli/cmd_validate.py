@@ -603,8 +603,9 @@ def report(v: Validation, manifests: Manifests) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pymultus.cli.cmd_dryrun import default_cni_path
     from pymultus.cli.settings import Settings
+    from pymultus.cli.settings import default_cni_path
+    from pymultus.cli.settings import split_path
     from pymultus.multus.manifests import DEFAULT_NAMESPACE
     from pymultus.multus.manifests import load_manifests
 
@@ -620,11 +621,7 @@ def run(args: argparse.Namespace) -> int:
         console.error(f"--crd: {exc}")
         return 1
     path: list[str] = [args.bin_dir] if args.bin_dir else []
-    cni_path = (
-        [d for d in args.cni_path.split(":") if d]
-        if args.cni_path is not None
-        else default_cni_path()
-    )
+    cni_path = split_path(args.cni_path) if args.cni_path is not None else default_cni_path()
     path += [d for d in cni_path if d not in path]
     registry = Settings.from_environ(os.environ).registry()
     v = validate_manifests(

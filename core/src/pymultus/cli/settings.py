@@ -24,6 +24,17 @@ DEFAULT_STATE_ROOT = "/run/cni"
 DEFAULT_CNI_PATH = "/opt/cni/bin:/usr/lib/cni"
 
 
+def split_path(text: str) -> list[str]:
+    """A ``:``-separated list of directories, empty entries left out."""
+    return [d for d in text.split(":") if d]
+
+
+def default_cni_path(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``$CNI_PATH`` (set but empty: no directory), else :data:`DEFAULT_CNI_PATH`."""
+    env = os.environ if environ is None else environ
+    return split_path(env.get("CNI_PATH", DEFAULT_CNI_PATH))
+
+
 def _index_dir(environ: Mapping[str, str]) -> Path | None:
     configured = environ.get("PYMULTUS_INDEX_DIR")
     if configured is not None:

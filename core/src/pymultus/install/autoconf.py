@@ -179,14 +179,18 @@ def enabled_capabilities(obj: dict[str, Any]) -> dict[str, bool]:
     return caps
 
 
-def load_primary(path: Path) -> Primary:
+def read_primary(path: Path) -> bytes:
+    """The primary's bytes; an unreadable file is an :class:`InstallError`."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise InstallError(
             f"cannot read primary CNI config {path}: {exc.strerror or exc}"
         ) from None
-    return parse_primary(path, data)
+
+
+def load_primary(path: Path) -> Primary:
+    return parse_primary(path, read_primary(path))
 
 
 def parse_primary(path: Path, data: bytes) -> Primary:

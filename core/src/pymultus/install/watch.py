@@ -70,12 +70,7 @@ class Watcher:
     def _current(self) -> autoconf.Generated:
         """What our config should be now (re-rendered only if the primary changed)."""
         path = autoconf.find_primary(self.conf_dir, self.primary_file)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InstallError(
-                f"cannot read primary CNI config {path}: {exc.strerror or exc}"
-            ) from None
+        data = autoconf.read_primary(path)
         key = _SourceKey(path, hashlib.sha256(data).hexdigest())
         if key == self._key and self.desired is not None:
             return self.desired

@@ -31,7 +31,6 @@ from pymultus.multus.delegates import NadNotFound
 from pymultus.multus.k8s import PodGone
 from pymultus.multus.k8s import PodInfo
 from pymultus.multus.plan import Plan
-from pymultus.multus.plan import build_plan
 
 
 def empty_result(ifname: str, cni_version: str) -> Result:
@@ -49,13 +48,7 @@ def add(call: Call) -> Result:
     call.wait_ready()
     clock.mark("readiness")
     try:
-        plan = build_plan(
-            conf,
-            cni_args=req.env.args,
-            ifname=req.ifname,
-            container_id=req.container_id,
-            source=call.source,
-        )
+        plan = call.plan()
     except NadNotFound as exc:
         _event_no_network(call, exc)
         call.log.error(str(exc))

@@ -27,6 +27,8 @@ from pymultus.multus.logbridge import LogBridge
 from pymultus.multus.netconf import SELF_TYPES
 from pymultus.multus.netconf import MultusConf
 from pymultus.multus.netconf import load_netconf
+from pymultus.multus.plan import Plan
+from pymultus.multus.plan import build_plan
 from pymultus.multus.plan import parse_k8s_args
 from pymultus.multus.plan import search_path
 from pymultus.multus.scratch import DelegateCache
@@ -142,6 +144,19 @@ class Call:
                 self._source = open_kube_source(self.conf.kubeconfig, self.req.env.extra)
             self._source_ready = True
         return self._source
+
+    def plan(self, *, tolerant: bool = False) -> Plan:
+        """The pod's plan, from this call's CNI_ARGS, interface, container and source
+        (``tolerant``: see :func:`~pymultus.multus.plan.build_plan`)."""
+        req = self.req
+        return build_plan(
+            self.conf,
+            cni_args=req.env.args,
+            ifname=req.ifname,
+            container_id=req.container_id,
+            source=self.source,
+            tolerant=tolerant,
+        )
 
     def runtime(self, d: Delegate, netns: str | None = None) -> RuntimeConf:
         from pymultus.engine.chain import RuntimeConf

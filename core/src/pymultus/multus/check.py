@@ -7,25 +7,13 @@ from pymultus.cni import version as cniversion
 from pymultus.cni.errors import CniError
 from pymultus.multus.call import Call
 from pymultus.multus.call import label
-from pymultus.multus.plan import build_plan
 
 
 def check(call: Call) -> None:
     from pymultus.engine.chain import check_network_list
 
-    req = call.req
-    cached = call.scratch.load(req.container_id)
-    if cached is not None:
-        delegates = cached.delegates
-    else:
-        plan = build_plan(
-            call.conf,
-            cni_args=req.env.args,
-            ifname=req.ifname,
-            container_id=req.container_id,
-            source=call.source,
-        )
-        delegates = plan.delegates
+    cached = call.scratch.load(call.req.container_id)
+    delegates = cached.delegates if cached is not None else call.plan().delegates
     for d in delegates:
         dlog = call.log.child(network=d.network)
         if not cniversion.greater_or_equal(d.conf.cni_version or "0.1.0", "0.4.0"):

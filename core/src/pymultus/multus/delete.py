@@ -24,7 +24,6 @@ from pymultus.multus.call import Call
 from pymultus.multus.call import Clock
 from pymultus.multus.call import label
 from pymultus.multus.delegates import Delegate
-from pymultus.multus.plan import build_plan
 from pymultus.multus.scratch import CacheCorrupt
 
 if TYPE_CHECKING:
@@ -94,14 +93,7 @@ def delegates_for_delete(call: Call) -> tuple[list[Delegate], bool]:
         delegates = list(cached.delegates)
         merge_result_cache(call, delegates, req.ifname, adopt=False)
         return delegates, True
-    plan = build_plan(
-        call.conf,
-        cni_args=req.env.args,
-        ifname=req.ifname,
-        container_id=req.container_id,
-        source=call.source,
-        tolerant=True,
-    )
+    plan = call.plan(tolerant=True)
     for problem in plan.problems:
         call.log.error(f"re-deriving the delegates: {problem}")
     delegates = list(plan.delegates)

@@ -41,7 +41,6 @@ from pymultus.multus.annotations import is_mac
 from pymultus.plugin import PluginContext
 
 COMMANDS: Final = ("ADD", "DEL", "CHECK", "STATUS")
-DAEMON_EXTRAS_KEY: Final = "pymultus.daemon"
 WHERE: Final = "/delegate"
 
 
@@ -99,6 +98,7 @@ def delegate(
     from pymultus.engine.chain import check_network_list
     from pymultus.engine.chain import del_network_list
     from pymultus.engine.chain import status_network_list
+    from pymultus.multus.call import DAEMON_EXTRAS_KEY
     from pymultus.multus.call import meta_engine
     from pymultus.multus.delegates import check_capabilities
     from pymultus.multus.delegates import delegate_cni_args

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from typing import Any
 from typing import Protocol
 from typing import TypeVar
@@ -253,6 +254,10 @@ class LiveKubeSource:
 
     # -- requests -----------------------------------------------------------------------
 
+    def _one_attempt(self) -> RetryPolicy:
+        """The source's policy without a retry budget (events, lists and watches)."""
+        return replace(self.policy, budget=0.0)
+
     def _call(
         self,
         what: str,
@@ -419,7 +424,7 @@ class LiveKubeSource:
             "count": 1,
         }
         # Events are advisory: one attempt, no retry budget spent on them.
-        once = RetryPolicy(budget=0.0, interval=self.policy.interval, timeout=self.policy.timeout)
+        once = self._one_attempt()
         self._call(
             f"POST event {pod.ref}",
             lambda: core.create_namespaced_event(
@@ -478,7 +483,7 @@ class LiveKubeSource:
             kwargs["field_selector"] = field_selector
         if cont:
             kwargs["_continue"] = cont
-        once = RetryPolicy(budget=0.0, interval=self.policy.interval, timeout=self.policy.timeout)
+        once = self._one_attempt()
         out = self._call(
             f"LIST {kind}",
             lambda: fn(
@@ -511,7 +516,7 @@ class LiveKubeSource:
         }
         if field_selector:
             kwargs["field_selector"] = field_selector
-        once = RetryPolicy(budget=0.0, interval=self.policy.interval, timeout=self.policy.timeout)
+        once = self._one_attempt()
         holder: list[Any] = []
 
         def start() -> Any:

@@ -188,11 +188,9 @@ def _changes(plan: RoutePlan, d: Delegate) -> tuple[set[int], list[str]]:
     drop: set[int] = set()
     add: list[str] = []
     for fam, (idx, _, gw) in plan.moves.items():
+        drop.add(fam)  # a moved family: d loses its own default route of it ...
         if idx == d.index:
-            drop.add(fam)
-            add.append(gw)
-        else:
-            drop.add(fam)
+            add.append(gw)  # ... and gets the requested one if the move is to d
     if any(idx == d.index for idx, _ in plan.clears):
         drop.update((V4, V6))
     return drop, add

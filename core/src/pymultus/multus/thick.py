@@ -614,24 +614,16 @@ class ThickKube:
             live = self.own()  # the node's netconf names no credentials: the daemon's
         else:
             return None
-        events = self.events if self.events.running else None
-        background = self.background if self.background.running else None
-        if not self.caches() or not self._same_server(live):
-            # reads live; events and the status read in the background
-            return CachedKubeSource(
-                live,
-                pod_uid=pod_uid,
-                events=events,
-                background=background,
-                read_status_early=writes_status,
-            )
+        # Without caches of this API server, reads are live; events and the status
+        # read still go to the background either way.
+        cached = bool(self.caches()) and self._same_server(live)
         return CachedKubeSource(
             live,
-            nads=self.nads,
-            pods=self.pods,
+            nads=self.nads if cached else None,
+            pods=self.pods if cached else None,
             pod_uid=pod_uid,
-            events=events,
-            background=background,
+            events=self.events if self.events.running else None,
+            background=self.background if self.background.running else None,
             read_status_early=writes_status,
         )
 
