@@ -23,11 +23,10 @@ from typing import Any
 import pytest
 from pymultus.testing import Names
 from pymultus.testing import Netns
+from pymultus.testing import pymultus_executable
 
 pytestmark = pytest.mark.kernel
 
-REPO = Path(__file__).resolve().parents[2]
-PYMULTUS = REPO / ".venv" / "bin" / "pymultus"
 REF = Path("/usr/lib/cni")
 VERSION = "1.0.0"
 TUNED_MAC = "c2:b0:57:49:47:f1"
@@ -93,21 +92,17 @@ def world(tmp_path: Path, cni_names: Names, netns_factory: Callable[..., Netns])
 
 def first_plugin(kind: str, w: World, pair: Pair) -> dict[str, Any]:
     if kind == "bridge":
-        ipam = {
-            "type": "host-local",
-            "ranges": [[{"subnet": "192.0.2.0/24"}]],
-            "routes": [{"dst": "0.0.0.0/0"}],
-        }
+        subnet = "192.0.2.0/24"
         plugin: dict[str, Any] = {"type": "bridge", "bridge": w.names("br"), "isGateway": True}
     else:
-        ipam = {
-            "type": "host-local",
-            "ranges": [[{"subnet": "198.51.100.0/24"}]],
-            "routes": [{"dst": "0.0.0.0/0"}],
-        }
+        subnet = "198.51.100.0/24"
         plugin = {"type": "ptp"}
-    ipam["dataDir"] = str(pair.ipam_dir)
-    plugin["ipam"] = ipam
+    plugin["ipam"] = {
+        "type": "host-local",
+        "ranges": [[{"subnet": subnet}]],
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "dataDir": str(pair.ipam_dir),
+    }
     return plugin
 
 
@@ -137,7 +132,7 @@ def pymultus_chain(w: World, pair: Pair, verb: str, conf: Path) -> Any:
         "PYMULTUS_INDEX_DIR": str(w.index),
     }
     argv = [
-        str(PYMULTUS),
+        pymultus_executable(),
         "chain",
         verb,
         "--conf",

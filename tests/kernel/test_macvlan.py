@@ -12,7 +12,6 @@ import errno
 import os
 import re
 import stat
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from pymultus.testing import CniDriver
 from pymultus.testing import CniHarness
 from pymultus.testing import Master
 from pymultus.testing import Netns
+from pymultus.testing import run_ip
 
 pytestmark = pytest.mark.kernel
 
@@ -296,7 +296,7 @@ def test_del_after_the_netns_is_gone(
     pod = netns_factory("gone")
     conf = macvlan(veth_master, ipam=static(V4))
     cni.inproc.add(conf, pod)
-    subprocess.run(["ip", "netns", "delete", pod.name], check=True)
+    run_ip("netns", "delete", pod.name)
     assert not pod.exists()
     cni.inproc.delete(conf, pod)
     cni.cli.delete(conf, pod)

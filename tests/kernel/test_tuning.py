@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from pymultus.testing import CniDriver
 from pymultus.testing import CniHarness
 from pymultus.testing import Names
 from pymultus.testing import Netns
+from pymultus.testing import run_ip
 from pymultus_tuning import Tuning
 
 pytestmark = pytest.mark.kernel
@@ -141,7 +141,7 @@ def test_del_after_the_netns_is_gone(cni_driver: CniDriver, target: Target) -> N
     cni_driver.add(c, target.netns, target.ifname)
     assert len(target.backups()) == 1
     target.netns.ip("link", "delete", target.ifname)
-    subprocess.run(["ip", "netns", "delete", target.netns.name], check=True)
+    run_ip("netns", "delete", target.netns.name)
     cni_driver.delete(c, target.netns.path, target.ifname)
     assert target.backups() == []  # nothing is left to restore
     cni_driver.delete(c, target.netns.path, target.ifname)
@@ -248,9 +248,7 @@ def test_check_reports_what_changed(cni_driver: CniDriver, target: Target) -> No
         assert err.value.msg == msg
     target.netns.ip("link", "set", name, "promisc", "off", "mtu", "1400", "allmulticast", "on")
     path = f"/proc/sys/net/ipv4/conf/{name}/arp_notify"
-    subprocess.run(
-        ["ip", "netns", "exec", target.netns.name, "sh", "-c", f"echo 0 > {path}"], check=True
-    )
+    target.netns.exec("sh", "-c", f"echo 0 > {path}")
     with pytest.raises(CniCallError) as err:
         cni_driver.check(c, target.netns, name)
     assert err.value.msg == f"Error: Tuning configured value of {path} is 1, current value is 0"

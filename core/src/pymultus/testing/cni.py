@@ -149,7 +149,7 @@ class CniDriver:
         args: str = "",
     ) -> CniOutcome:
         """ADD of one plugin config."""
-        return self.run(self._call("ADD", conf, netns, ifname, None, container_id, args))
+        return self.run(self.h._call("ADD", conf, netns, ifname, container_id, args))
 
     def check(
         self,
@@ -160,7 +160,7 @@ class CniDriver:
         container_id: str | None = None,
         args: str = "",
     ) -> CniOutcome:
-        return self.run(self._call("CHECK", conf, netns, ifname, None, container_id, args))
+        return self.run(self.h._call("CHECK", conf, netns, ifname, container_id, args))
 
     def delete(
         self,
@@ -171,7 +171,7 @@ class CniDriver:
         container_id: str | None = None,
         args: str = "",
     ) -> CniOutcome:
-        return self.run(self._call("DEL", conf, netns, ifname, None, container_id, args))
+        return self.run(self.h._call("DEL", conf, netns, ifname, container_id, args))
 
     def version(
         self, type_or_conf: str | Mapping[str, Any], cni_version: str = "1.0.0"
@@ -208,7 +208,9 @@ class CniDriver:
     ) -> CniOutcome:
         """ADD of every plugin in order (a failure rolls back); ``capability_args``
         become the ``runtimeConfig`` of the plugins that declare those capabilities."""
-        call = self._call("chain add", conflist, netns, ifname, capability_args, container_id, args)
+        call = self.h._call(
+            "chain add", conflist, netns, ifname, container_id, args, capability_args
+        )
         return self.run(call)
 
     def chain_check(
@@ -221,8 +223,8 @@ class CniDriver:
         container_id: str | None = None,
         args: str = "",
     ) -> CniOutcome:
-        call = self._call(
-            "chain check", conflist, netns, ifname, capability_args, container_id, args
+        call = self.h._call(
+            "chain check", conflist, netns, ifname, container_id, args, capability_args
         )
         return self.run(call)
 
@@ -236,7 +238,9 @@ class CniDriver:
         container_id: str | None = None,
         args: str = "",
     ) -> CniOutcome:
-        call = self._call("chain del", conflist, netns, ifname, capability_args, container_id, args)
+        call = self.h._call(
+            "chain del", conflist, netns, ifname, container_id, args, capability_args
+        )
         return self.run(call)
 
     def chain_status(self, conflist: Mapping[str, Any]) -> CniOutcome:
@@ -248,26 +252,6 @@ class CniDriver:
         """Delete the cached attachments not in ``valid`` (all when ``None``), then GC."""
         keep = tuple(valid) if valid is not None else None
         return self.run(CniCall("chain gc", conflist, valid=keep))
-
-    def _call(
-        self,
-        command: str,
-        conf: Mapping[str, Any],
-        netns: NetnsArg,
-        ifname: str,
-        capability_args: Mapping[str, Any] | None,
-        container_id: str | None,
-        args: str,
-    ) -> CniCall:
-        return CniCall(
-            command,
-            conf,
-            ns_path(netns),
-            ifname,
-            self.h.container_id if container_id is None else container_id,
-            args,
-            dict(capability_args or {}),
-        )
 
     def run(self, call: CniCall) -> CniOutcome:
         """Run one :class:`CniCall` (what every method above builds)."""
@@ -353,7 +337,8 @@ class CliDriver(CniDriver):
 
     def run(self, call: CniCall) -> CniOutcome:
         h = self.h
-        if call.command.startswith("chain "):
+        chained = call.command.startswith("chain ")
+        if chained:
             argv = ["chain", call.verb, "--conf", str(h.write_conf(call.conf))]
             argv += ["--netns", call.netns, "--ifname", call.ifname or "net1"]
             argv += ["--container-id", call.container_id or h.container_id]
@@ -371,7 +356,7 @@ class CliDriver(CniDriver):
         if proc.returncode == 0:
             return CniOutcome(call.command, self.mode, data, proc.stdout, proc.stderr)
         err: CniError | None = None
-        if call.command.startswith("chain "):
+        if chained:
             m = _CHAIN_ERROR.search(proc.stderr)
             err = CniError(int(m.group("code")), m.group("text")) if m else None
         else:
@@ -538,14 +523,40 @@ class CniHarness:
         self, *args: str, env: Mapping[str, str] | None = None, input: str = ""
     ) -> subprocess.CompletedProcess[str]:
         """Run ``pymultus args...`` in the host namespace (``ip netns exec``)."""
-        return subprocess.run(
-            ["ip", "netns", "exec", self.host.name, pymultus_executable(), *args],
+        return self._exec(
+            pymultus_executable(),
+            *args,
             input=input,
-            env=dict(env) if env is not None else self.cli_environ(),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=self.timeout + 30,
+            env=self.cli_environ() if env is None else env,
+        )
+
+    def _exec(
+        self, *argv: str, input: str, env: Mapping[str, str]
+    ) -> subprocess.CompletedProcess[str]:
+        """``argv`` in the host namespace, whatever it exits with; a call's timeout plus
+        a margin for the process start."""
+        return self.host.exec(*argv, check=False, input=input, env=env, timeout=self.timeout + 30)
+
+    def _call(
+        self,
+        command: str,
+        conf: Mapping[str, Any],
+        netns: NetnsArg,
+        ifname: str,
+        container_id: str | None,
+        args: str,
+        capability_args: Mapping[str, Any] | None = None,
+    ) -> CniCall:
+        """The :class:`CniCall` the drivers and :meth:`run_reference` run: ``netns`` as a
+        path, ``container_id`` defaulting to :attr:`container_id`."""
+        return CniCall(
+            command,
+            conf,
+            ns_path(netns),
+            ifname,
+            self.container_id if container_id is None else container_id,
+            args,
+            dict(capability_args or {}),
         )
 
     def run_reference(
@@ -564,24 +575,9 @@ class CniHarness:
         (:meth:`cni_environ`), under ``ip netns exec <host>``. ``binary`` defaults to
         ``REFERENCE_CNI_DIR/<conf["type"]>``. Returns the finished process (exit code,
         stdout, stderr) whatever it exited with, for a byte-for-byte comparison."""
-        call = CniCall(
-            command,
-            conf,
-            ns_path(netns),
-            ifname,
-            self.container_id if container_id is None else container_id,
-            args,
-        )
+        call = self._call(command, conf, netns, ifname, container_id, args)
         path = os.fspath(binary) if binary is not None else f"{REFERENCE_CNI_DIR}/{conf['type']}"
-        return subprocess.run(
-            ["ip", "netns", "exec", self.host.name, path],
-            input=json.dumps(call.conf),
-            env=self.cni_environ(call),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=self.timeout + 30,
-        )
+        return self._exec(path, input=json.dumps(call.conf), env=self.cni_environ(call))
 
     def write_conf(self, conf: Mapping[str, Any]) -> Path:
         """Write a conf or conflist to a new file in the test's directory."""

@@ -36,13 +36,32 @@ class IpError(RuntimeError):
         self.stderr = stderr
 
 
-def run_ip(*args: str, netns: str | None = None, check: bool = True) -> str:
-    """Run ``ip [-n netns] args...`` and return its stdout."""
-    argv = ["ip", *(("-n", netns) if netns else ()), *args]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+def _run(
+    argv: list[str],
+    *,
+    check: bool,
+    timeout: float,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` capturing text output; :class:`IpError` when ``check`` and it fails."""
+    proc = subprocess.run(
+        argv,
+        input=input,
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
         raise IpError(argv, proc.returncode, proc.stderr)
-    return proc.stdout
+    return proc
+
+
+def run_ip(*args: str, netns: str | None = None, check: bool = True) -> str:
+    """Run ``ip [-n netns] args...`` and return its stdout."""
+    return _run(["ip", *(("-n", netns) if netns else ()), *args], check=check, timeout=60).stdout
 
 
 def _ip_json(*args: str, netns: str | None = None) -> list[dict[str, Any]]:
@@ -267,22 +286,12 @@ class Netns:
         check: bool = True,
         input: str | None = None,
         env: Mapping[str, str] | None = None,
+        timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
         """Run a command in the namespace (``ip netns exec``), with ``env`` as its whole
         environment when given (else this process's)."""
         cmd = ["ip", "netns", "exec", self.name, *argv]
-        proc = subprocess.run(
-            cmd,
-            input=input,
-            env=dict(env) if env is not None else None,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        if check and proc.returncode != 0:
-            raise IpError(cmd, proc.returncode, proc.stderr)
-        return proc
+        return _run(cmd, check=check, timeout=timeout, input=input, env=env)
 
     def links(self) -> list[LinkInfo]:
         return read_links(self)
