@@ -8,23 +8,21 @@ tests/unit/cli`` and review the diff before committing it.
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+import _cli_run
 import pytest
 import yaml
+from _cli_run import ROOT
+from _cli_run import run_exe
 from pymultus.cli.cmd_dryrun import FROM_PREVIOUS
 from pymultus.cli.cmd_dryrun import RUNTIME
-from pymultus.cli.human import run_human
 
-ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = Path(__file__).parent / "golden" / "dryrun"
 UPDATE = os.environ.get("PYMULTUS_UPDATE_GOLDEN", "") == "1"
 FIX = "tests/fixtures/manifests"
@@ -92,15 +90,9 @@ def run_cli(
     capsys: pytest.CaptureFixture[str],
     stdin: str | None = None,
 ) -> tuple[int, str, str]:
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("CNI_PATH", raising=False)
-    monkeypatch.setenv("NO_COLOR", "1")
-    if stdin is not None:
-        data = (ROOT / stdin).read_bytes()
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
-    code = run_human(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
+    """``stdin`` names a file (relative to the repository root) to read as standard input."""
+    data = (ROOT / stdin).read_bytes() if stdin is not None else None
+    return _cli_run.run_cli(argv, monkeypatch, capsys, data)
 
 
 def check_golden(path: Path, text: str) -> None:
@@ -503,23 +495,6 @@ def test_reference_bridge_binary(
 
 
 # -- the installed command -------------------------------------------------------------------
-
-PYMULTUS = ROOT / ".venv" / "bin" / "pymultus"
-
-
-def run_exe(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CNI_PATH", "CNI_COMMAND")}
-    env["NO_COLOR"] = "1"
-    return subprocess.run(
-        [str(PYMULTUS), *args],
-        cwd=ROOT,
-        input=stdin.decode() if stdin is not None else None,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=60,
-    )
 
 
 def test_exe_seed_matches_golden() -> None:

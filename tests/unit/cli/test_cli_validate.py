@@ -4,21 +4,18 @@ one-line summary; the CRD schema check agrees with ``jsonschema`` and with deplo
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from _cli_run import ROOT
+from _cli_run import run_cli
+from _cli_run import run_exe
 from pymultus.cli import cmd_validate
-from pymultus.cli.human import run_human
 
-ROOT = Path(__file__).resolve().parents[3]
 FIX = "tests/fixtures/manifests"
 VAL = f"{FIX}/validate"
 BIN = f"{FIX}/cni-bin"
@@ -208,22 +205,6 @@ EXPECTED: list[tuple[str, int, str, str, str]] = [
 ]
 
 
-def run_cli(
-    argv: list[str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    stdin: bytes | None = None,
-) -> tuple[int, str, str]:
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("CNI_PATH", raising=False)
-    monkeypatch.setenv("NO_COLOR", "1")
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-    code = run_human(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def validate_json(
     args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> tuple[int, dict[str, Any]]:
@@ -409,20 +390,6 @@ def test_schema_errors(
 
 
 # -- the installed command -------------------------------------------------------------------
-
-
-def run_exe(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CNI_PATH", "CNI_COMMAND")}
-    env["NO_COLOR"] = "1"
-    return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "pymultus"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=60,
-    )
 
 
 def test_exe_validate() -> None:

@@ -81,26 +81,12 @@ def _matrix() -> list[Case]:
         versions = REF_VERSIONS if ref else ALL_VERSIONS
         for var in ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"):
             err = _missing([var]) if var in required else None
-            cases.append(
-                Case(
-                    f"{command}-no-{var}",
-                    _env(command, (var,)),
-                    stdin,
-                    err,
-                    versions,
-                    ref and err is not None,
+            for how, env in (("no", _env(command, (var,))), ("empty", _env(command, **{var: ""}))):
+                cases.append(
+                    Case(
+                        f"{command}-{how}-{var}", env, stdin, err, versions, ref and err is not None
+                    )
                 )
-            )
-            cases.append(
-                Case(
-                    f"{command}-empty-{var}",
-                    _env(command, **{var: ""}),
-                    stdin,
-                    err,
-                    versions,
-                    ref and err is not None,
-                )
-            )
         if required:
             cases.append(
                 Case(
@@ -246,28 +232,21 @@ STDINS = [
 
 def _cases() -> list[Case]:
     cases = _matrix()
-    for ifname, err in IFNAMES:
-        cases.append(
-            Case(
-                f"ifname-{ifname!r}",
-                _env("ADD", CNI_IFNAME=ifname),
-                REF_STDIN,
-                err,
-                REF_VERSIONS,
-                err is not None,
+    for prefix, command, var, table in (
+        ("ifname", "ADD", "CNI_IFNAME", IFNAMES),
+        ("cid", "DEL", "CNI_CONTAINERID", CONTAINER_IDS),
+    ):
+        for value, err in table:
+            cases.append(
+                Case(
+                    f"{prefix}-{value!r}",
+                    _env(command, **{var: value}),
+                    REF_STDIN,
+                    err,
+                    REF_VERSIONS,
+                    err is not None,
+                )
             )
-        )
-    for cid, err in CONTAINER_IDS:
-        cases.append(
-            Case(
-                f"cid-{cid!r}",
-                _env("DEL", CNI_CONTAINERID=cid),
-                REF_STDIN,
-                err,
-                REF_VERSIONS,
-                err is not None,
-            )
-        )
     for stdin, err in STDINS:
         cases.append(Case(f"stdin-{stdin[:24]!r}", _env("DEL"), stdin, err, REF_VERSIONS, True))
     cases += [

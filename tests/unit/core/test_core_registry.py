@@ -109,13 +109,19 @@ def _ref(name: str, value: str, dist: str = "pmx-test-dist") -> EntryPointRef:
     return EntryPointRef("pymultus.plugins", name, value, dist, "1.2.3")
 
 
-def test_python_plugin_wins_over_a_binary(pkgs: Path) -> None:
-    del pkgs
-    registry = Registry(
+def _exec_registry(*refs: EntryPointRef, **kw: Any) -> Registry:
+    """No installed hooks but the exec fallback; an index holding exactly ``refs``."""
+    return Registry(
         load_hooks=False,
         hooks=[pymultus_delegate_exec],
-        index=StaticIndex([_ref("bridge", "pmx_reg_good:Good")]),  # type: ignore[arg-type]
+        index=StaticIndex(list(refs)),  # type: ignore[arg-type]
+        **kw,
     )
+
+
+def test_python_plugin_wins_over_a_binary(pkgs: Path) -> None:
+    del pkgs
+    registry = _exec_registry(_ref("bridge", "pmx_reg_good:Good"))
     runner = registry.resolve("bridge", ["/usr/lib/cni"])
     assert isinstance(runner, PythonPluginRunner)
     assert runner.description == "pmx-test-dist 1.2.3 (pmx_reg_good:Good)"
@@ -126,7 +132,7 @@ def test_python_plugin_wins_over_a_binary(pkgs: Path) -> None:
     not os.path.exists("/usr/lib/cni/bridge"), reason="reference plugins not installed"
 )
 def test_binary_fallback_and_not_found() -> None:
-    registry = Registry(load_hooks=False, hooks=[pymultus_delegate_exec], index=StaticIndex([]))  # type: ignore[arg-type]
+    registry = _exec_registry()
     runner = registry.resolve("bridge", ["/nonexistent", "/usr/lib/cni"])
     assert (runner.origin, runner.description) == ("exec", "/usr/lib/cni/bridge")
     with pytest.raises(CniError) as err:
@@ -139,18 +145,14 @@ def test_binary_fallback_and_not_found() -> None:
 
 def test_a_directory_is_not_a_plugin(tmp_path: Path) -> None:
     (tmp_path / "adir").mkdir()
-    registry = Registry(load_hooks=False, hooks=[pymultus_delegate_exec], index=StaticIndex([]))  # type: ignore[arg-type]
+    registry = _exec_registry()
     with pytest.raises(CniError, match="failed to find plugin"):
         registry.resolve("adir", [str(tmp_path)])
 
 
 def test_broken_plugin_import_names_type_and_distribution(pkgs: Path) -> None:
     del pkgs
-    registry = Registry(
-        load_hooks=False,
-        hooks=[pymultus_delegate_exec],
-        index=StaticIndex([_ref("bridge", "pmx_reg_broken:Plugin", "pmx-broken-dist")]),  # type: ignore[arg-type]
-    )
+    registry = _exec_registry(_ref("bridge", "pmx_reg_broken:Plugin", "pmx-broken-dist"))
     with pytest.raises(CniError) as err:
         registry.resolve("bridge", ["/usr/lib/cni"])
     assert err.value.code == 101
@@ -175,16 +177,11 @@ def test_never_execs_pymultus_itself(tmp_path: Path, kind: str) -> None:
     target = tmp_path / "selfish"
     if kind == "symlink":
         target.symlink_to(VENV_PYMULTUS)
-        registry = Registry(
-            load_hooks=False,
-            hooks=[pymultus_delegate_exec],
-            index=StaticIndex([]),
-            self_paths=[str(VENV_PYMULTUS)],  # type: ignore[arg-type]
-        )
+        registry = _exec_registry(self_paths=[str(VENV_PYMULTUS)])
     else:
         target.write_text("#!/usr/bin/python3\nfrom pymultus.cli import main\nmain()\n")
         target.chmod(0o755)
-        registry = Registry(load_hooks=False, hooks=[pymultus_delegate_exec], index=StaticIndex([]))  # type: ignore[arg-type]
+        registry = _exec_registry()
     with pytest.raises(CniError) as err:
         registry.resolve("selfish", [str(tmp_path)])
     assert err.value.code == 100
@@ -200,7 +197,7 @@ def test_never_execs_the_compiled_shim_under_another_name(tmp_path: Path) -> Non
 
     root = VENV_PYMULTUS.parents[2]
     subprocess.run([str(root / "scripts" / "build-shim.sh"), str(tmp_path / "selfish")], check=True)
-    registry = Registry(load_hooks=False, hooks=[pymultus_delegate_exec], index=StaticIndex([]))  # type: ignore[arg-type]
+    registry = _exec_registry()
     with pytest.raises(CniError) as err:
         registry.resolve("selfish", [str(tmp_path)])
     assert err.value.code == 100
@@ -226,7 +223,7 @@ def _script(directory: Path, name: str, body: str) -> Path:
 def execs(tmp_path: Path):
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    registry = Registry(load_hooks=False, hooks=[pymultus_delegate_exec], index=StaticIndex([]))  # type: ignore[arg-type]
+    registry = _exec_registry()
 
     def run(name: str, body: str, *, timeout: float = 30.0, stdin: bytes = b"{}") -> Any:
         _script(bindir, name, body)
@@ -351,29 +348,25 @@ def test_index_notices_installs_even_with_kept_directory_times(tmp_path: Path) -
         fn()
         os.utime(site, ns=(st.st_atime_ns, st.st_mtime_ns))
 
-    idx = EntryPointIndex(cache, search_path=[str(site)])
-    idx.entries("pymultus.plugins")
-    assert idx.fresh
-    reuse = EntryPointIndex(cache, search_path=[str(site)])
-    reuse.entries("pymultus.plugins")
-    assert not reuse.fresh
+    def scanned() -> bool:
+        """Whether a new index over ``site`` had to scan (not reuse the cache)."""
+        idx = EntryPointIndex(cache, search_path=[str(site)])
+        idx.entries("pymultus.plugins")
+        return idx.fresh
+
+    assert scanned()
+    assert not scanned()
 
     # A new distribution appears, the directory's mtime is put back: still noticed.
     keep_dir_time(lambda: _dist(site, "pmxnew", "[pymultus.plugins]\npmxnew = m:C\n"))
-    again = EntryPointIndex(cache, search_path=[str(site)])
-    again.entries("pymultus.plugins")
-    assert again.fresh
+    assert scanned()
 
     # entry_points.txt rewritten in place (a newer mtime): noticed.
-    settled = EntryPointIndex(cache, search_path=[str(site)])
-    settled.entries("pymultus.plugins")
-    assert not settled.fresh
+    assert not scanned()
     eps = site / "pmxnew-1.0.dist-info" / "entry_points.txt"
     later = time.time_ns() + 5_000_000_000
     os.utime(eps, ns=(later, later))
-    changed = EntryPointIndex(cache, search_path=[str(site)])
-    changed.entries("pymultus.plugins")
-    assert changed.fresh
+    assert scanned()
 
 
 # -- running a binary (posix_spawn and one poll loop) --------------------------------------

@@ -16,7 +16,6 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from pymultus import hookimpl
 from pymultus.cni.errors import CniError
 from pymultus.cni.result import Interface
 from pymultus.cni.result import IPConfig
@@ -30,21 +29,10 @@ from pymultus.multus.plugin import MultusPlugin
 from pymultus.plugin import PluginContext
 from pymultus.plugin import Request
 
+from tests.unit.core._core_fakes import EmptyIndex
+from tests.unit.core._core_fakes import FakeTypes
+
 ALL = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
-
-
-class EmptyIndex:
-    fresh = True
-
-    def lookup(self, group: str, name: str) -> None:
-        del group, name
-
-    def entries(self, group: str) -> list[Any]:
-        del group
-        return []
-
-    def refresh(self) -> list[Any]:
-        return []
 
 
 @dataclass
@@ -122,15 +110,6 @@ class FakeDelegate:
 
     def gc(self, req: Request) -> None:
         self._enter(req)
-
-
-class FakeTypes:
-    def __init__(self) -> None:
-        self.runners: dict[str, Any] = {}
-
-    @hookimpl
-    def pymultus_resolve_type(self, type_name: str) -> Any:
-        return self.runners.get(type_name)
 
 
 @dataclass

@@ -39,6 +39,17 @@ def cache_with(tmp_path: Path, name: str, ifname: str, routes: list[dict[str, st
     return cache
 
 
+def save_routes_only(
+    cache: ResultCache, name: str, ifname: str, routes: list[dict[str, str]]
+) -> None:
+    """Cache a result of ``name`` on ``ifname`` that holds nothing but ``routes``."""
+    cache.save(
+        CachedAttachment(
+            "c1", name, ifname, b"{}", result={"cniVersion": "0.4.0", "routes": routes}
+        )
+    )
+
+
 def routes_of(cache: ResultCache, name: str, ifname: str) -> list[dict[str, str]]:
     entry = cache.load(name, "c1", ifname)
     assert entry is not None and entry.result is not None
@@ -54,20 +65,11 @@ def test_move_rewrites_both_cached_results(tmp_path: Path) -> None:
         "eth0",
         [{"dst": "0.0.0.0/0", "gw": "10.0.0.1"}, {"dst": "10.9.0.0/16", "gw": "10.0.0.1"}],
     )
-    cache.save(
-        CachedAttachment(
-            "c1",
-            "sec",
-            "net1",
-            b"{}",
-            result={
-                "cniVersion": "0.4.0",
-                "routes": [
-                    {"dst": "0.0.0.0/0", "gw": "10.1.1.254"},
-                    {"dst": "::/0", "gw": "fd00::1"},
-                ],
-            },
-        )
+    save_routes_only(
+        cache,
+        "sec",
+        "net1",
+        [{"dst": "0.0.0.0/0", "gw": "10.1.1.254"}, {"dst": "::/0", "gw": "fd00::1"}],
     )
     plan = plan_routes([eth0, net1])
     edit_cached_results(plan, [eth0, net1], cache, "c1")
@@ -82,15 +84,7 @@ def test_empty_request_edits_only_its_own_result(tmp_path: Path) -> None:
     eth0 = delegate(0, "eth0", "cluster", None)
     net1 = delegate(1, "net1", "sec", [])
     cache = cache_with(tmp_path, "cluster", "eth0", [{"dst": "0.0.0.0/0", "gw": "10.0.0.1"}])
-    cache.save(
-        CachedAttachment(
-            "c1",
-            "sec",
-            "net1",
-            b"{}",
-            result={"cniVersion": "0.4.0", "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.1.1"}]},
-        )
-    )
+    save_routes_only(cache, "sec", "net1", [{"dst": "0.0.0.0/0", "gw": "10.1.1.1"}])
     edit_cached_results(plan_routes([eth0, net1]), [eth0, net1], cache, "c1")
     assert routes_of(cache, "cluster", "eth0") == [{"dst": "0.0.0.0/0", "gw": "10.0.0.1"}]
     assert routes_of(cache, "sec", "net1") == []

@@ -16,6 +16,8 @@ from pymultus.multus.hotplug import node_dirs
 from pymultus.multus.hotplug import selection
 from pymultus.plugin import PluginContext
 
+from tests.unit.core._core_fakes import EmptyIndex
+
 
 def test_config_needs_a_name_and_a_type() -> None:
     net = load_config(json.dumps({"cniVersion": "0.4.0", "name": "n", "type": "bridge"}).encode())
@@ -60,24 +62,11 @@ def test_bad_attributes_are_configuration_errors(
     assert problem in err.value.msg and err.value.msg.startswith("/delegate: ")
 
 
-class _NoIndex:
-    fresh = True
-
-    def lookup(self, group: str, name: str) -> None:
-        return None
-
-    def entries(self, group: str) -> list[object]:
-        return []
-
-    def refresh(self) -> list[object]:
-        return []
-
-
 def _ctx(cni_dir: Path) -> PluginContext:
     services = DaemonServices()
     services.node_dirs = {"cniDir": str(cni_dir)}
     return PluginContext(
-        registry=Registry(index=_NoIndex(), load_hooks=False),
+        registry=Registry(index=EmptyIndex(), load_hooks=False),
         extras={"pymultus.daemon": services},
     )
 
