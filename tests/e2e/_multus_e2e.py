@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -83,6 +84,12 @@ class Node:
             self.daemon.close()
         self.kube.close()
 
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- the fake API server lives in the host namespace --------------------------------
 
     def start_api(self) -> None:
@@ -109,18 +116,16 @@ class Node:
         conf.update(extra)
         return conf
 
-    def cni(
+    def cni_env(
         self,
         command: str,
-        conf: dict[str, Any],
         *,
         container_id: str,
         netns: str | None = None,
         args: str | None = None,
         ifname: str = "eth0",
-    ) -> subprocess.CompletedProcess[str]:
-        """One CNI call: the installed executable (or the shim) under ``ip netns exec
-        <host>``."""
+    ) -> dict[str, str]:
+        """The environment of one CNI call, as the "runtime" sets it."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
         env.update(self.extra_env)
         env.update(
@@ -132,33 +137,73 @@ class Node:
             CNI_ARGS=args if args is not None else pod_args(container_id),
             PYMULTUS_STATE_ROOT=str(self.workdir / "state"),
         )
-        if self.daemon is None:
-            return subprocess.run(
-                ["ip", "netns", "exec", self.host.name, pymultus_executable()],
-                input=json.dumps(conf),
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=120,
-            )
-        if self.kube.running:
-            self.daemon.sync_caches(self.kube.store.rv)
+        return env
+
+    def shim_conf(self, conf: dict[str, Any]) -> dict[str, Any]:
+        """``conf`` as a thick node has it: type ``pymultus-shim``, the daemon's socket
+        directory."""
+        assert self.daemon is not None
         if conf.get("type") == "pymultus":
             conf = {**conf, "type": "pymultus-shim"}
-        conf = {**conf, "daemonSocketDir": self.daemon.sockdir}
-        offset = self.daemon.log_size()
-        proc = subprocess.run(
-            ["ip", "netns", "exec", self.host.name, *shim_argv(self.mode)],
-            input=json.dumps(conf),
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
+        return {**conf, "daemonSocketDir": self.daemon.sockdir}
+
+    def cni(
+        self,
+        command: str,
+        conf: dict[str, Any],
+        *,
+        container_id: str,
+        netns: str | None = None,
+        args: str | None = None,
+        ifname: str = "eth0",
+        python_args: tuple[str, ...] = (),
+    ) -> subprocess.CompletedProcess[str]:
+        """One CNI call: the installed executable (or the shim) under ``ip netns exec
+        <host>``. ``python_args`` (thin mode only): run the executable as ``python
+        <python_args> pymultus``, e.g. ``("-X", "importtime")``."""
+        env = self.cni_env(
+            command, container_id=container_id, netns=netns, args=args, ifname=ifname
         )
+        if self.daemon is None:
+            python = (sys.executable, *python_args) if python_args else ()
+            argv = ["ip", "netns", "exec", self.host.name, *python, pymultus_executable()]
+            return _run(argv, conf, env)
+        assert not python_args, "python_args: thin mode only"
+        if self.kube.running:
+            self.daemon.sync_caches(self.kube.store.rv)
+        offset = self.daemon.log_size()
+        argv = ["ip", "netns", "exec", self.host.name, *shim_argv(self.mode)]
+        proc = _run(argv, self.shim_conf(conf), env)
         self.daemon.wait_events()
         proc.stderr += self.daemon.log_since(offset)
+        return proc
+
+    def spawn_shim(
+        self,
+        command: str,
+        conf: dict[str, Any],
+        *,
+        container_id: str,
+        netns: str | None = None,
+        args: str | None = None,
+        mode: str | None = None,
+    ) -> subprocess.Popen[str]:
+        """One CNI call through a shim (``mode``, else the node's), not waited for: its
+        stdin written and closed (``communicate()`` will not touch it). Unlike
+        :meth:`cni`, no waiting for the caches or the events."""
+        env = self.cni_env(command, container_id=container_id, netns=netns, args=args)
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.host.name, *shim_argv(mode or self.mode)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(self.shim_conf(conf)))
+        proc.stdin.close()
+        proc.stdin = None
         return proc
 
     # -- what is left ------------------------------------------------------------------------
@@ -183,6 +228,20 @@ class Node:
 
     def pod_links(self) -> list[str]:
         return sorted(link.name for link in self.pod.links())
+
+
+def _run(
+    argv: list[str], conf: dict[str, Any], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        input=json.dumps(conf),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 def pod_args(
@@ -260,6 +319,20 @@ def make_node(
             node.close()
             raise
     return node
+
+
+def bridge_nad(node: Node, name: str, subnet: str = "203.0.113.0/24", **extra: Any) -> None:
+    """A NAD ``name`` in ``default``: a reference ``bridge`` (named after the NAD's last
+    character) with host-local addresses from ``subnet``; ``extra`` keys added."""
+    config = {
+        "cniVersion": "0.4.0",
+        "name": name,
+        "type": "bridge",
+        "bridge": node.names("b" + name[-1]),
+        "ipam": {"type": "host-local", "subnet": subnet, "dataDir": str(node.ipam_dir)},
+        **extra,
+    }
+    node.kube.add_nad("default", name, config)
 
 
 def only_binaries(node: Node, *types: str) -> None:

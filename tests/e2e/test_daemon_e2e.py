@@ -149,6 +149,16 @@ def call(cmd: list[str], env: dict[str, str], stdin: bytes) -> subprocess.Comple
     )
 
 
+def spawn(cmd: list[str], env: dict[str, str], stdin: bytes) -> subprocess.Popen:
+    """Like :func:`call`, not waited for: stdin written and closed."""
+    proc = subprocess.Popen(
+        cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdin.write(stdin)
+    proc.stdin.close()
+    return proc
+
+
 def cni_env(
     base: dict[str, str], command: str, cid: str = "e2e-ctr", **extra: str
 ) -> dict[str, str]:
@@ -250,16 +260,9 @@ def test_burst_past_the_queue_gets_code_11_for_exactly_the_excess(
         env = cni_env(base_env, "ADD", cid=f"burst-{i}")
         env["PYMULTUS_SOCKET"] = d.socket
         kind = "c" if i % 2 == 0 else "py"
-        p = subprocess.Popen(
-            runner(kind, c_shim),
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        procs.append(
+            spawn(runner(kind, c_shim), env, conf(gate=str(gate), ip=f"192.0.2.{10 + i}/24"))
         )
-        p.stdin.write(conf(gate=str(gate), ip=f"192.0.2.{10 + i}/24"))
-        p.stdin.close()
-        procs.append(p)
     try:
         for _ in range(int(WAIT / 0.05)):
             if (
@@ -291,15 +294,7 @@ def test_sigterm_turns_unready_refuses_new_calls_and_drains(daemons, base_env, c
     gate = tmp_path / "gate"
     env = cni_env(base_env, "ADD", cid="draining")
     env["PYMULTUS_SOCKET"] = d.socket
-    inflight = subprocess.Popen(
-        runner("c", c_shim),
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    inflight.stdin.write(conf(gate=str(gate)))
-    inflight.stdin.close()
+    inflight = spawn(runner("c", c_shim), env, conf(gate=str(gate)))
     try:
         for _ in range(int(WAIT / 0.02)):
             if d.metric("pymultus_requests_in_flight") == 1:
@@ -340,15 +335,7 @@ def test_daemon_killed_then_restarted(daemons, base_env, c_shim):
     assert down.returncode == 1 and "Connection refused" in json.loads(down.stdout)["msg"]
     # A shim that starts while the daemon is down waits for it (within its timeout).
     env["PYMULTUS_SHIM_CONNECT_TIMEOUT"] = str(WAIT)
-    waiting = subprocess.Popen(
-        runner("py", c_shim),
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    waiting.stdin.write(conf(ip="192.0.2.77/24"))
-    waiting.stdin.close()
+    waiting = spawn(runner("py", c_shim), env, conf(ip="192.0.2.77/24"))
     second = daemons(sockdir=sockdir)  # replaces the stale socket
     waiting.wait(WAIT)
     assert waiting.returncode == 0
@@ -518,15 +505,7 @@ def test_socket_appears_only_once_serving_and_sigterm_while_starting(base_env, c
         assert not os.path.exists(socket_path)
         env = cni_env(base_env, "ADD", cid="early-bird", PYMULTUS_SHIM_CONNECT_TIMEOUT=str(WAIT))
         env["PYMULTUS_SOCKET"] = socket_path
-        shim = subprocess.Popen(
-            runner("c", c_shim),
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        shim.stdin.write(conf(ip="192.0.2.88/24"))
-        shim.stdin.close()
+        shim = spawn(runner("c", c_shim), env, conf(ip="192.0.2.88/24"))
         threading.Event().wait(0.2)
         assert shim.poll() is None  # still waiting for the daemon
         gate.write_text("")

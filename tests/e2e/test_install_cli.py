@@ -3,6 +3,7 @@ as a subprocess, on temporary bin and conf dirs only."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -333,9 +335,12 @@ def test_dry_run_changes_nothing(dirs: tuple[Path, Path]) -> None:
     assert json.loads(doc_text)["clusterNetwork"] == str(conf_dir / "10-calico.conflist")
 
 
+@contextlib.contextmanager
 def _watch(
     bin_dir: Path, conf_dir: Path, tmp_path: Path
-) -> tuple[subprocess.Popen[bytes], Path, Path]:
+) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
+    """``pymultus install --watch``, its stdout and stderr files; killed on the way out
+    if it still runs."""
     out, err = tmp_path / "watch.out", tmp_path / "watch.err"
     proc = subprocess.Popen(
         [
@@ -353,7 +358,12 @@ def _watch(
         stderr=err.open("wb"),
         env=_env(),
     )
-    return proc, out, err
+    try:
+        yield proc, out, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_watch_restores_and_follows_then_stops_on_sigterm(
@@ -363,8 +373,7 @@ def test_watch_restores_and_follows_then_stops_on_sigterm(
     primary = conf_dir / "10-calico.conflist"
     primary.write_text(json.dumps(CALICO))
     conf, conflist = conf_dir / "00-pymultus.conf", conf_dir / "00-pymultus.conflist"
-    proc, out, err = _watch(bin_dir, conf_dir, tmp_path)
-    try:
+    with _watch(bin_dir, conf_dir, tmp_path) as (proc, out, err):
         wait_for(lambda: "watching" in out.read_text(), "the watch loop")
         good = conf.read_bytes()
 
@@ -395,10 +404,6 @@ def test_watch_restores_and_follows_then_stops_on_sigterm(
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     stdout = out.read_text()
     assert "SIGTERM received" in stdout and "stopped" in stdout
     assert "Traceback" not in err.read_text()
@@ -409,33 +414,23 @@ def test_watch_restores_and_follows_then_stops_on_sigterm(
 def test_watch_stops_on_sigint(dirs: tuple[Path, Path], tmp_path: Path) -> None:
     bin_dir, conf_dir = dirs
     (conf_dir / "10-calico.conflist").write_text(json.dumps(CALICO))
-    proc, out, err = _watch(bin_dir, conf_dir, tmp_path)
-    try:
+    with _watch(bin_dir, conf_dir, tmp_path) as (proc, out, err):
         wait_for(lambda: "watching" in out.read_text(), "the watch loop")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert "SIGINT received" in out.read_text()
     assert "Traceback" not in err.read_text()
 
 
 def test_watch_waits_for_the_primary(dirs: tuple[Path, Path], tmp_path: Path) -> None:
     bin_dir, conf_dir = dirs
-    proc, _out, err = _watch(bin_dir, conf_dir, tmp_path)
-    try:
+    with _watch(bin_dir, conf_dir, tmp_path) as (proc, _out, err):
         wait_for(lambda: "no primary CNI config" in err.read_text(), "the waiting message")
         assert not (conf_dir / "00-pymultus.conf").exists()
         (conf_dir / "10-calico.conflist").write_text(json.dumps(CALICO))
         wait_for((conf_dir / "00-pymultus.conf").exists, "the config")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_unwritable_bin_dir_is_a_clean_error(dirs: tuple[Path, Path], tmp_path: Path) -> None:

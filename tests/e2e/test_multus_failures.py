@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _multus_e2e import Node
+from _multus_e2e import bridge_nad
 from _multus_e2e import cni_error
 from _multus_e2e import make_node
 from _multus_e2e import multus_mode  # noqa: F401 - the fixture
@@ -37,23 +37,8 @@ def node(
     tmp_path: Path,
     multus_mode: str,  # noqa: F811 - the fixture
 ) -> Iterator[Node]:
-    n = make_node(cni_names, host_netns, container_netns, tmp_path, multus_mode)
-    try:
+    with make_node(cni_names, host_netns, container_netns, tmp_path, multus_mode) as n:
         yield n
-    finally:
-        n.close()
-
-
-def bridge_nad(node: Node, name: str, subnet: str = "203.0.113.0/24", **extra: Any) -> None:
-    config = {
-        "cniVersion": "0.4.0",
-        "name": name,
-        "type": "bridge",
-        "bridge": node.names("b" + name[-1]),
-        "ipam": {"type": "host-local", "subnet": subnet, "dataDir": str(node.ipam_dir)},
-        **extra,
-    }
-    node.kube.add_nad("default", name, config)
 
 
 def add_pod(node: Node, networks: str) -> str:

@@ -7,20 +7,17 @@ executable with ``python -X importtime``."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _multus_e2e import Node
+from _multus_e2e import bridge_nad
 from _multus_e2e import make_node
 from _multus_e2e import pod_args
 from pymultus.testing import Names
 from pymultus.testing import Netns
-from pymultus.testing import pymultus_executable
 
 pytestmark = pytest.mark.kernel
 
@@ -29,42 +26,13 @@ pytestmark = pytest.mark.kernel
 def node(
     cni_names: Names, host_netns: Netns, container_netns: Netns, tmp_path: Path
 ) -> Iterator[Node]:
-    n = make_node(cni_names, host_netns, container_netns, tmp_path)
-    try:
+    with make_node(cni_names, host_netns, container_netns, tmp_path) as n:
         yield n
-    finally:
-        n.kube.close()
 
 
 def imported(node: Node, command: str, conf: dict[str, Any], cid: str, args: str) -> set[str]:
     """Top-level packages imported by one CNI call (and its exit status checked)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
-    env.update(
-        CNI_COMMAND=command,
-        CNI_CONTAINERID=cid,
-        CNI_NETNS=node.pod.path,
-        CNI_IFNAME="eth0",
-        CNI_PATH="/usr/lib/cni",
-        CNI_ARGS=args,
-    )
-    proc = subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            node.host.name,
-            sys.executable,
-            "-X",
-            "importtime",
-            pymultus_executable(),
-        ],
-        input=json.dumps(conf),
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    proc = node.cni(command, conf, container_id=cid, args=args, python_args=("-X", "importtime"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     names = set()
     for line in proc.stderr.splitlines():
@@ -87,21 +55,7 @@ def test_no_kubeconfig_no_kubernetes_and_no_pyroute2(node: Node) -> None:
 
 
 def test_del_from_the_cache_needs_no_api(node: Node) -> None:
-    node.kube.add_nad(
-        "default",
-        "net1",
-        {
-            "cniVersion": "0.4.0",
-            "name": "net1",
-            "type": "bridge",
-            "bridge": node.names("b1"),
-            "ipam": {
-                "type": "host-local",
-                "subnet": "203.0.113.0/24",
-                "dataDir": str(node.ipam_dir),
-            },
-        },
-    )
+    bridge_nad(node, "net1")
     node.kube.add_pod("default", "samplepod", annotations={"k8s.v1.cni.cncf.io/networks": "net1"})
     conf = node.netconf()
     cid = node.names.container_id
@@ -112,22 +66,7 @@ def test_del_from_the_cache_needs_no_api(node: Node) -> None:
 
 
 def test_route_fixups_need_no_pyroute2(node: Node) -> None:
-    node.kube.add_nad(
-        "default",
-        "net1",
-        {
-            "cniVersion": "0.4.0",
-            "name": "net1",
-            "type": "bridge",
-            "bridge": node.names("b1"),
-            "isGateway": True,
-            "ipam": {
-                "type": "host-local",
-                "subnet": "203.0.113.0/24",
-                "dataDir": str(node.ipam_dir),
-            },
-        },
-    )
+    bridge_nad(node, "net1", isGateway=True)
     node.kube.add_pod(
         "default",
         "samplepod",

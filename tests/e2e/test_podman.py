@@ -52,13 +52,10 @@ def _need(tool: str) -> str:
 def node(
     cni_names: Names, host_netns: Netns, container_netns: Netns, veth_master: Master, tmp_path: Path
 ) -> Iterator[Node]:
-    n = make_node(cni_names, host_netns, container_netns, tmp_path / "node")
-    try:
+    with make_node(cni_names, host_netns, container_netns, tmp_path / "node") as n:
         n.kube.create(seed_nad(veth_master.name), "default")
         n.kube.create(seed_pod(), "default")
         yield n
-    finally:
-        n.kube.close()
 
 
 @pytest.fixture

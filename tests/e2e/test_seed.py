@@ -61,8 +61,7 @@ def node(
     variant: str,
     multus_mode: str,  # noqa: F811 - the fixture
 ) -> Iterator[Node]:
-    n = make_node(cni_names, host_netns, container_netns, tmp_path, multus_mode)
-    try:
+    with make_node(cni_names, host_netns, container_netns, tmp_path, multus_mode) as n:
         if variant == "reference":
             reference_aliases(n.bin_dir, {alias: real for real, alias in RENAME.items()})
             n.kube.create(seed_nad(veth_master.name, rename=RENAME), "default")
@@ -73,8 +72,6 @@ def node(
             n.kube.create(seed_nad(veth_master.name), "default")
         n.kube.create(seed_pod(), "default")
         yield n
-    finally:
-        n.close()
 
 
 def _uid(node: Node) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from _multus_e2e import REFERENCE
 from _multus_e2e import Node
+from _multus_e2e import bridge_nad
 from _multus_e2e import cni_error
 from _multus_e2e import make_node
 from _multus_e2e import pod_args
@@ -39,25 +40,8 @@ def node(
     container_netns: Netns,
     tmp_path: Path,
 ) -> Iterator[Node]:
-    n = make_node(cni_names, host_netns, container_netns, tmp_path, str(request.param))
-    try:
+    with make_node(cni_names, host_netns, container_netns, tmp_path, str(request.param)) as n:
         yield n
-    finally:
-        n.close()
-
-
-def bridge_nad(node: Node, name: str, subnet: str = "203.0.113.0/24") -> None:
-    node.kube.add_nad(
-        "default",
-        name,
-        {
-            "cniVersion": "0.4.0",
-            "name": name,
-            "type": "bridge",
-            "bridge": node.names("b" + name[-1]),
-            "ipam": {"type": "host-local", "subnet": subnet, "dataDir": str(node.ipam_dir)},
-        },
-    )
 
 
 def scheduled_pod(node: Node, networks: str, name: str = "samplepod") -> str:
@@ -195,31 +179,8 @@ def test_daemon_killed_during_an_add_then_restarted(node: Node, veth_master: Mas
     mark, gate = node.workdir / "mark", node.workdir / "gate"
     node.extra_env.update(PMX_MARK=str(mark), PMX_GATE=str(gate))
     node.daemon.sync_caches(node.kube.store.rv)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
-    env.update(node.extra_env)
-    env.update(
-        CNI_COMMAND="ADD",
-        CNI_CONTAINERID=cid,
-        CNI_NETNS=node.pod.path,
-        CNI_IFNAME="eth0",
-        CNI_PATH=node.cni_path,
-        CNI_ARGS=args,
-        PYMULTUS_STATE_ROOT=str(node.workdir / "state"),
-    )
-    stdin = json.dumps({**conf, "type": "pymultus-shim", "daemonSocketDir": daemon.sockdir})
-    shim = subprocess.Popen(
-        ["ip", "netns", "exec", node.host.name, *shim_argv(node.mode)],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    shim = node.spawn_shim("ADD", conf, container_id=cid, args=args)
     try:
-        assert shim.stdin is not None
-        shim.stdin.write(stdin)
-        shim.stdin.close()
-        shim.stdin = None  # communicate() below must not touch it
         wait_for(mark.exists, "the ADD to reach the second delegate")
         assert node.pod_links() == ["eth0", "lo"]  # the cluster network is in
         daemon.kill()

@@ -35,11 +35,8 @@ def node(
     # Until the daemon has served a /cni call it has not seen the node's netconf:
     # /delegate then works in the daemon's own PYMULTUS_CNI_DIR.
     env = {"PYMULTUS_CNI_DIR": str(tmp_path / "cni")}
-    n = make_node(cni_names, host_netns, container_netns, tmp_path, "c", daemon_env=env)
-    try:
+    with make_node(cni_names, host_netns, container_netns, tmp_path, "c", daemon_env=env) as n:
         yield n
-    finally:
-        n.close()
 
 
 def seed_config(master: Master) -> bytes:
@@ -166,8 +163,7 @@ def test_the_pods_del_removes_what_hotplug_added(
     it in the node netconf's cniDir (learned from the pod's /cni call, the daemon's own
     environment names another directory), and the pod's DEL removes it with the rest."""
     env = {"PYMULTUS_CNI_DIR": str(tmp_path / "not-the-nodes")}
-    node = make_node(cni_names, host_netns, container_netns, tmp_path, "c", daemon_env=env)
-    try:
+    with make_node(cni_names, host_netns, container_netns, tmp_path, "c", daemon_env=env) as node:
         node.kube.add_pod("default", "samplepod", node=NODE_NAME)
         cid = node.names.container_id
         uid = node.kube.pod("default", "samplepod")["metadata"]["uid"]
@@ -184,5 +180,3 @@ def test_the_pods_del_removes_what_hotplug_added(
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert node.pod_links() == ["lo"]
         assert [f for f in node.state_files() if not f.startswith("locks/")] == []
-    finally:
-        node.close()

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -25,7 +24,6 @@ from _multus_e2e import pod_args
 from _thick_e2e import NODE_NAME
 from _thick_e2e import WAIT
 from _thick_e2e import ThickDaemon
-from _thick_e2e import shim_argv
 from pymultus.testing import Master
 from pymultus.testing import Names
 from pymultus.testing import Netns
@@ -41,11 +39,8 @@ RSS_LIMIT = 150 * 1024 * 1024
 def node(
     cni_names: Names, host_netns: Netns, container_netns: Netns, tmp_path: Path
 ) -> Iterator[Node]:
-    n = make_node(cni_names, host_netns, container_netns, tmp_path, "c")
-    try:
+    with make_node(cni_names, host_netns, container_netns, tmp_path, "c") as n:
         yield n
-    finally:
-        n.close()
 
 
 def restart_daemon(node: Node, *args: str) -> ThickDaemon:
@@ -60,33 +55,9 @@ def spawn(
     node: Node, mode: str, command: str, cid: str, netns: Netns, args: str
 ) -> subprocess.Popen[str]:
     """One CNI call through a shim, not waited for (Node.cni's environment)."""
-    daemon = node.daemon
-    assert daemon is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
-    env.update(node.extra_env)
-    env.update(
-        CNI_COMMAND=command,
-        CNI_CONTAINERID=cid,
-        CNI_NETNS=netns.path,
-        CNI_IFNAME="eth0",
-        CNI_PATH=node.cni_path,
-        CNI_ARGS=args,
-        PYMULTUS_STATE_ROOT=str(node.workdir / "state"),
+    return node.spawn_shim(
+        command, node.netconf(), container_id=cid, netns=netns.path, args=args, mode=mode
     )
-    conf = {**node.netconf(), "type": "pymultus-shim", "daemonSocketDir": daemon.sockdir}
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", node.host.name, *shim_argv(mode)],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdin is not None
-    proc.stdin.write(json.dumps(conf))
-    proc.stdin.close()
-    proc.stdin = None
-    return proc
 
 
 def finish(procs: list[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from _multus_e2e import Node
+from _multus_e2e import bridge_nad
 from _multus_e2e import make_node
 from _multus_e2e import pod_args
 from _multus_e2e import stdout_json
@@ -34,22 +35,8 @@ def node(
     container_netns: Netns,
     tmp_path: Path,
 ) -> Iterator[Node]:
-    n = make_node(cni_names, host_netns, container_netns, tmp_path, str(request.param))
-    try:
+    with make_node(cni_names, host_netns, container_netns, tmp_path, str(request.param)) as n:
         yield n
-    finally:
-        n.close()
-
-
-def bridge_nad(node: Node, name: str, subnet: str = "203.0.113.0/24") -> None:
-    config = {
-        "cniVersion": "0.4.0",
-        "name": name,
-        "type": "bridge",
-        "bridge": node.names("b" + name[-1]),
-        "ipam": {"type": "host-local", "subnet": subnet, "dataDir": str(node.ipam_dir)},
-    }
-    node.kube.add_nad("default", name, config)
 
 
 def test_pod_and_nads_come_from_the_caches(node: Node) -> None:
