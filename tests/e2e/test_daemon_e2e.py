@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from pymultus.daemon import protocol
+from pymultus.testing.kernel import unprivileged_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 HELPERS = ROOT / "tests" / "unit" / "daemon"
@@ -363,14 +364,11 @@ def test_refuses_to_run_as_non_root(base_env):
     sockdir = short_dir()
     try:
         proc = subprocess.run(
-            [PYMULTUS, "daemon", "--socket", f"{sockdir}/pymultus.sock"],
+            unprivileged_argv([PYMULTUS, "daemon", "--socket", f"{sockdir}/pymultus.sock"]),
             env=base_env,
             capture_output=True,
             timeout=WAIT,
             check=False,
-            user=65534,
-            group=65534,
-            extra_groups=[],
         )
     finally:
         shutil.rmtree(sockdir, ignore_errors=True)

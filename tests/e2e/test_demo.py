@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pymultus.testing.kernel import unprivileged_argv
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -82,7 +83,7 @@ def test_demo_without_root_shows_dry_run_and_why_try_was_skipped() -> None:
         setpriv = shutil.which("setpriv")
         if setpriv is None:
             pytest.skip("needs setpriv (util-linux) to drop root")
-        argv = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+        argv = unprivileged_argv(argv)
     before = try_names()
     proc = subprocess.run(
         argv,

@@ -37,6 +37,7 @@ from pymultus.testing import Netns
 from pymultus.testing import existing_names
 from pymultus.testing import read_link
 from pymultus.testing import sweep
+from pymultus.testing.kernel import unprivileged_argv
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 
@@ -458,7 +459,7 @@ def _inner_pytest(
 ) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "pytest", "-c", str(directory / "pytest.ini"), "-rs", *args]
     if as_nobody:
-        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+        argv = unprivileged_argv(argv)
     full_env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
     full_env.update(PYTHONDONTWRITEBYTECODE="1", **env)
     return subprocess.run(

@@ -313,6 +313,27 @@ class Netns:
         return read_sysctl(self, key)
 
 
+#: The uid/gid an unprivileged run uses (``nobody``).
+NOBODY = 65534
+
+
+def unprivileged_argv(argv: Sequence[str]) -> list[str]:
+    """``argv`` run as ``nobody`` (setpriv, util-linux), for tests of what a non-root
+    caller sees. It keeps one capability, ``CAP_DAC_READ_SEARCH``: the checkout (and
+    its ``.venv``) may sit in a directory only root can enter (``mktemp -d`` makes them
+    0700), and the process must still read and execute it. It is not root and has
+    none of the network or admin capabilities."""
+    return [
+        "setpriv",
+        f"--reuid={NOBODY}",
+        f"--regid={NOBODY}",
+        "--clear-groups",
+        "--inh-caps=+dac_read_search",
+        "--ambient-caps=+dac_read_search",
+        *argv,
+    ]
+
+
 def create_netns(name: str) -> Netns:
     """``ip netns add <name>`` with ``lo`` up."""
     run_ip("netns", "add", name)
