@@ -1,7 +1,7 @@
 """The per-call import budget of the meta-plugin in thin mode (issue 6 measures it):
-``kubernetes`` only when the netconf needs the API, and no ``pyroute2`` when no Python
-plugin runs, even when the default route is moved (the meta-plugin's own netlink needs
-are met by :mod:`pymultus.multus.rtnl`). Checked on real calls of the installed
+``kubernetes`` only when the netconf needs the API, and no ``pyroute2`` at all: not when
+the default route is moved (:mod:`pymultus.multus.rtnl`), and not when the seed's Python
+plugins run (:mod:`pymultus.net.netlink`). Checked on real calls of the installed
 executable with ``python -X importtime``."""
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ import pytest
 from _multus_e2e import Node
 from _multus_e2e import bridge_nad
 from _multus_e2e import make_node
+from _multus_e2e import only_binaries
 from _multus_e2e import pod_args
+from _multus_e2e import seed_nad
+from _multus_e2e import seed_pod
+from pymultus.testing import Master
 from pymultus.testing import Names
 from pymultus.testing import Netns
 
@@ -80,4 +84,18 @@ def test_route_fixups_need_no_pyroute2(node: Node) -> None:
     defaults = [(r.gateway, r.dev) for r in node.pod.routes(4) if r.dst == "default"]
     assert defaults == [("203.0.113.1", "net1")]
     imported(node, "DEL", node.netconf(), cid, pod_args(cid))
+    assert node.pod_links() == ["lo"]
+
+
+def test_python_plugins_need_no_pyroute2(node: Node, veth_master: Master) -> None:
+    """The seed pod with macvlan, static and tuning as the Python plugins (CNI_PATH has
+    no binaries of those types): they do their netlink work on the standard library."""
+    only_binaries(node, "bridge", "host-local")
+    node.kube.create(seed_nad(veth_master.name), "default")
+    node.kube.create(seed_pod(), "default")
+    cid = node.names.container_id
+    assert "pyroute2" not in imported(node, "ADD", node.netconf(), cid, pod_args(cid))
+    net1 = node.pod.link("net1")
+    assert net1 is not None and net1.kind == "macvlan"
+    assert "pyroute2" not in imported(node, "DEL", node.netconf(), cid, pod_args(cid))
     assert node.pod_links() == ["lo"]

@@ -173,15 +173,12 @@ class _Link:
 
 
 def _link_no_exec(self: Netns, name: str) -> _Link | None:
-    """``Netns.link`` without ``ip`` (a process): through pyroute2, in this thread."""
+    """``Netns.link`` without ``ip`` (a process): a netlink request from this thread."""
     from pymultus.net import link
-    from pymultus.net.ns import open_iproute
+    from pymultus.net.ns import open_netlink
 
-    ipr = open_iproute(self.path)
-    try:
-        found = link.find_link(ipr, name)
-    finally:
-        ipr.close()
+    with open_netlink(self.path) as nl:
+        found = link.find_link(nl, name)
     return None if found is None else _Link(found.kind, found.mac)
 
 

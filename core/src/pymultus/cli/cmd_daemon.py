@@ -89,7 +89,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--no-preload",
         action="store_true",
-        help="do not import pyroute2 and the plugin types at start",
+        help="do not import the kubernetes client and the plugin types at start",
     )
     p.set_defaults(run=run)
 

@@ -5,7 +5,7 @@ of worker threads (:mod:`pymultus.daemon.pool`) runs the CNI calls through exact
 code thin mode runs (:func:`pymultus.cli.cnimode.execute`), with one registry kept warm
 for the life of the process. See :mod:`pymultus.daemon.protocol` for the wire format.
 
-Life cycle: take the socket (:mod:`pymultus.daemon.listen`); import pyroute2 and every installed plugin type once; run the setup hooks (caches);
+Life cycle: take the socket (:mod:`pymultus.daemon.listen`); import the kubernetes client and every installed plugin type once; run the setup hooks (caches);
 move what that left on the heap out of the garbage collector's way (:func:`settle_heap`);
 serve. On SIGTERM/SIGINT ``/readyz`` turns 500, new CNI requests get code 11, the
 requests already taken finish and are answered, then the socket is removed and the
@@ -180,10 +180,12 @@ class Daemon:
         return 1 if self.services.readiness.ready() else 0
 
     def preload(self) -> None:
-        """Pay the imports once: pyroute2, the kubernetes client and every installed
-        Python plugin type (thin mode pays them on every call that needs them)."""
+        """Pay the imports once: the kubernetes client and every installed Python plugin
+        type (thin mode pays them on every call that needs them). pyroute2 is not among
+        them: the shared netlink helpers do not use it, and a third-party type that does
+        imports it when its module loads here, or on its first call."""
         t0 = time.monotonic()
-        for module in ("pyroute2", "kubernetes.client", "kubernetes.config"):
+        for module in ("kubernetes.client", "kubernetes.config"):
             try:
                 importlib.import_module(module)
             except ImportError as exc:

@@ -1,11 +1,7 @@
-"""Just enough rtnetlink for the default-route fix-ups, on the standard library.
+"""The route requests of the default-route fix-ups, on :mod:`pymultus.net.netlink`.
 
 The meta-plugin changes a pod's routes only for ``default-route``/``gateway``: list the
-links (names), dump the main table, delete some default routes, add one. Importing a
-netlink library for that costs more than everything else the call does when its
-delegates are binaries (pyroute2: ~200 ms per process measured here; issue 6's budget:
-no pyroute2 import when no Python plugin runs), so these few messages are built with
-``struct`` on an ``AF_NETLINK`` socket.
+links (names), dump the main table, delete some default routes, add one.
 
 The socket belongs to the network namespace of the thread that creates it: open
 :class:`Rtnl` inside :func:`pymultus.net.ns.entered`.
@@ -21,19 +17,24 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import os
 import socket
 import struct
 from dataclasses import dataclass
 from typing import Final
 
-NLMSG_ERROR: Final = 2
-NLMSG_DONE: Final = 3
-NLM_F_REQUEST: Final = 0x1
-NLM_F_ACK: Final = 0x4
-NLM_F_DUMP: Final = 0x300
-NLM_F_EXCL: Final = 0x200
-NLM_F_CREATE: Final = 0x400
+from pymultus.net.netlink import NLM_F_ACK
+from pymultus.net.netlink import NLM_F_CREATE
+from pymultus.net.netlink import NLM_F_EXCL
+from pymultus.net.netlink import NLM_F_REQUEST
+from pymultus.net.netlink import Netlink
+from pymultus.net.netlink import NetlinkFailure
+from pymultus.net.netlink import attr
+from pymultus.net.netlink import attr_u32
+from pymultus.net.netlink import parse_attrs
+from pymultus.net.netlink import text
+
+__all__ = ["NetlinkError", "RouteEntry", "Rtnl"]
+
 RTM_GETLINK: Final = 18
 RTM_NEWROUTE: Final = 24
 RTM_DELROUTE: Final = 25
@@ -45,40 +46,14 @@ RTA_GATEWAY: Final = 5
 RTA_PRIORITY: Final = 6
 RTA_TABLE: Final = 15
 RT_TABLE_MAIN: Final = 254
-SOL_NETLINK: Final = 270
-NETLINK_GET_STRICT_CHK: Final = 12
 RTPROT_BOOT: Final = 3
 RT_SCOPE_UNIVERSE: Final = 0
 RTN_UNICAST: Final = 1
 
-_NLMSG = struct.Struct("=IHHII")
 _RTMSG = struct.Struct("=BBBBBBBBI")
 _IFINFO = struct.Struct("=BxHiII")
-_RTA = struct.Struct("=HH")
-
-
-class NetlinkError(OSError):
-    """The kernel refused a request (``errno`` as the kernel answered it)."""
-
-
-def _align(n: int) -> int:
-    return (n + 3) & ~3
-
-
-def _attrs(data: bytes, offset: int) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    while offset + _RTA.size <= len(data):
-        length, kind = _RTA.unpack_from(data, offset)
-        if length < _RTA.size:
-            break
-        out[kind & 0x3FFF] = data[offset + _RTA.size : offset + length]
-        offset += _align(length)
-    return out
-
-
-def _attr(kind: int, payload: bytes) -> bytes:
-    raw = _RTA.pack(_RTA.size + len(payload), kind) + payload
-    return raw + b"\0" * (_align(len(raw)) - len(raw))
+#: The kernel refused a request (``errno`` as the kernel answered it).
+NetlinkError = NetlinkFailure
 
 
 @dataclass(frozen=True)
@@ -100,66 +75,17 @@ class RouteEntry:
         return self.dst_len == 0
 
 
-class Rtnl:
-    """A NETLINK_ROUTE socket in the calling thread's namespace."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
-        self.sock.bind((0, 0))
-        self.seq = 0
-        #: The kernel filters dumps by the request's header and attributes.
-        self.strict = True
-        try:
-            self.sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
-        except OSError:
-            self.strict = False  # before Linux 4.20: dumps are filtered here only
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> Rtnl:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _request(self, msg_type: int, flags: int, payload: bytes) -> list[tuple[int, bytes]]:
-        """Send one request; return the answer's messages (type, body). Errors raise
-        :class:`NetlinkError`; an ACK ends the answer."""
-        self.seq += 1
-        seq = self.seq
-        self.sock.send(_NLMSG.pack(_NLMSG.size + len(payload), msg_type, flags, seq, 0) + payload)
-        out: list[tuple[int, bytes]] = []
-        while True:
-            data = self.sock.recv(1 << 16)
-            offset = 0
-            while offset + _NLMSG.size <= len(data):
-                length, kind, _flags, mseq, _pid = _NLMSG.unpack_from(data, offset)
-                if length < _NLMSG.size:
-                    raise NetlinkError(errno.EPROTO, "malformed netlink message")
-                body = data[offset + _NLMSG.size : offset + length]
-                offset += _align(length)
-                if mseq != seq:
-                    continue
-                if kind == NLMSG_DONE:
-                    return out
-                if kind == NLMSG_ERROR:
-                    (code,) = struct.unpack_from("=i", body, 0)
-                    if code == 0:
-                        return out  # the ACK
-                    raise NetlinkError(-code, os.strerror(-code))
-                out.append((kind, body))
-                if not flags & NLM_F_DUMP and not flags & NLM_F_ACK:
-                    return out
+class Rtnl(Netlink):
+    """A NETLINK_ROUTE socket in the calling thread's namespace, with the route
+    requests of the default-route fix-ups."""
 
     def links(self) -> dict[int, str]:
         """Interface index → name."""
         payload = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
         names: dict[int, str] = {}
-        for _kind, body in self._request(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, payload):
+        for _kind, body in self.dump(RTM_GETLINK, payload):
             _fam, _type, index, _flags, _change = _IFINFO.unpack_from(body, 0)
-            name = _attrs(body, _IFINFO.size).get(IFLA_IFNAME, b"")
-            names[index] = name.rstrip(b"\0").decode()
+            names[index] = text(parse_attrs(body, _IFINFO.size).get(IFLA_IFNAME))
         return names
 
     def routes(
@@ -171,10 +97,10 @@ class Rtnl:
         header_table = 0 if table is None else min(table, 255)
         payload = _RTMSG.pack(family, 0, 0, 0, header_table, 0, 0, 0, 0)
         if table is not None and self.strict:
-            payload += _attr(RTA_TABLE, struct.pack("=I", table))
+            payload += attr_u32(RTA_TABLE, table)
         out: list[RouteEntry] = []
         try:
-            answer = self._request(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, payload)
+            answer = self.dump(RTM_GETROUTE, payload)
         except NetlinkError as exc:
             if exc.errno == errno.ENOENT and table is not None:
                 return out  # the kernel's filter: no such table (so no routes in it)
@@ -185,7 +111,7 @@ class Rtnl:
             )
             if default_only and dst_len != 0:
                 continue
-            attrs = _attrs(body, _RTMSG.size)
+            attrs = parse_attrs(body, _RTMSG.size)
             if RTA_TABLE in attrs:
                 (rtable,) = struct.unpack("=I", attrs[RTA_TABLE][:4])
             if table is not None and rtable != table:
@@ -217,16 +143,16 @@ class Rtnl:
         payload = _RTMSG.pack(
             r.family, r.dst_len, 0, r.tos, min(r.table, 255), r.protocol, r.scope, r.type, 0
         )
-        payload += _attr(RTA_TABLE, struct.pack("=I", r.table))
+        payload += attr_u32(RTA_TABLE, r.table)
         if r.dst:
-            payload += _attr(RTA_DST, ipaddress.ip_address(r.dst).packed)
+            payload += attr(RTA_DST, ipaddress.ip_address(r.dst).packed)
         if r.gateway:
-            payload += _attr(RTA_GATEWAY, ipaddress.ip_address(r.gateway).packed)
+            payload += attr(RTA_GATEWAY, ipaddress.ip_address(r.gateway).packed)
         if r.oif:
-            payload += _attr(RTA_OIF, struct.pack("=I", r.oif))
+            payload += attr_u32(RTA_OIF, r.oif)
         if r.priority is not None:
-            payload += _attr(RTA_PRIORITY, struct.pack("=I", r.priority))
-        self._request(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, payload)
+            payload += attr_u32(RTA_PRIORITY, r.priority)
+        self.request(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, payload)
 
     def add_default_route(self, gateway: str, oif: int, table: int = RT_TABLE_MAIN) -> None:
         """``ip route add default via <gateway> dev <oif>`` (EEXIST when one is there)."""
@@ -235,8 +161,8 @@ class Rtnl:
         payload = _RTMSG.pack(
             family, 0, 0, 0, min(table, 255), RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0
         )
-        payload += _attr(RTA_TABLE, struct.pack("=I", table))
-        payload += _attr(RTA_GATEWAY, gw.packed)
-        payload += _attr(RTA_OIF, struct.pack("=I", oif))
+        payload += attr_u32(RTA_TABLE, table)
+        payload += attr(RTA_GATEWAY, gw.packed)
+        payload += attr_u32(RTA_OIF, oif)
         flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
-        self._request(RTM_NEWROUTE, flags, payload)
+        self.request(RTM_NEWROUTE, flags, payload)

@@ -8,13 +8,14 @@ to the first gateway of the route's family. :func:`check_addresses` and
 :class:`~pymultus.cni.errors.CniError` (code 999) worded as the reference's.
 
 Call them with the thread inside the container's namespace (``ns.entered``) and an
-``IPRoute`` bound to it: the ``disable_ipv6`` sysctls are read through ``/proc/sys``.
+netlink socket made there (:func:`pymultus.net.ns.open_netlink`): the ``disable_ipv6`` sysctls are read through ``/proc/sys``.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import struct
 import time
 from typing import Any
 
@@ -32,9 +33,15 @@ from pymultus.net.gotypes import parse_cidr
 from pymultus.net.gotypes import parse_ip
 from pymultus.net.link import NetlinkFailure
 from pymultus.net.link import get_link
-from pymultus.net.link import nl_call
-from pymultus.net.link import retry_dump
 from pymultus.net.link import set_up
+from pymultus.net.netlink import NLM_F_ACK
+from pymultus.net.netlink import NLM_F_CREATE
+from pymultus.net.netlink import NLM_F_EXCL
+from pymultus.net.netlink import NLM_F_REQUEST
+from pymultus.net.netlink import Netlink
+from pymultus.net.netlink import attr
+from pymultus.net.netlink import parse_attrs
+from pymultus.net.netlink import u32
 from pymultus.net.route import add_route
 from pymultus.net.route import list_routes
 
@@ -47,6 +54,13 @@ DAD_TIMEOUT = 10.0
 DAD_POLL = 0.05
 #: ``netlink.Scope.String()``.
 _SCOPES = {0: "universe", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+RTM_NEWADDR = 20
+RTM_GETADDR = 22
+IFA_ADDRESS = 1
+IFA_LOCAL = 2
+IFA_BROADCAST = 4
+IFA_FLAGS = 8
+_IFADDR = struct.Struct("=BBBBI")
 
 
 def _fail(msg: str) -> CniError:
@@ -86,36 +100,41 @@ def route_str(route: Route) -> str:
 # -- addresses -------------------------------------------------------------------------------
 
 
-def add_address(ipr: Any, index: int, ip: IP, prefixlen: int) -> None:
+def add_address(nl: Netlink, index: int, ip: IP, prefixlen: int) -> None:
     """``ip addr add`` (exclusive) as Go's ``AddrAdd``: IPv4 gets the broadcast address
     computed from the prefix when it is shorter than /31."""
-    spec: dict[str, Any] = {"index": index, "address": str(ip), "prefixlen": prefixlen}
+    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+    parts = [_IFADDR.pack(family, prefixlen, 0, 0, index)]
     if ip.version == 4:
-        spec["local"] = str(ip)
-        if prefixlen < 31:
-            host_bits = (1 << (32 - prefixlen)) - 1
-            spec["broadcast"] = str(type(ip)(int(ip) | host_bits))
-    nl_call(ipr.addr, "add", **spec)
+        parts.append(attr(IFA_LOCAL, ip.packed))
+    parts.append(attr(IFA_ADDRESS, ip.packed))
+    if ip.version == 4 and prefixlen < 31:
+        host_bits = (1 << (32 - prefixlen)) - 1
+        parts.append(attr(IFA_BROADCAST, type(ip)(int(ip) | host_bits).packed))
+    flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+    nl.request(RTM_NEWADDR, flags, b"".join(parts))
 
 
-def list_addresses(ipr: Any, index: int) -> list[tuple[IP, int, int]]:
+def list_addresses(nl: Netlink, index: int) -> list[tuple[IP, int, int]]:
     """``(ip, prefixlen, flags)`` of every address on the link (flags: ``IFA_FLAGS``)."""
     import ipaddress
 
     out = []
-    for msg in retry_dump(ipr.addr, "dump", index=index):
-        if msg["index"] != index:
+    request = _IFADDR.pack(socket.AF_UNSPEC, 0, 0, 0, index)  # the kernel filters by index
+    for _kind, body in nl.dump(RTM_GETADDR, request):
+        _family, plen, hflags, _scope, aindex = _IFADDR.unpack_from(body, 0)
+        if aindex != index:
             continue
-        addr = msg.get("address")
+        attrs = parse_attrs(body, _IFADDR.size)
+        addr = attrs.get(IFA_ADDRESS)
         if not addr:
             continue
-        flags = msg.get_attr("IFA_FLAGS")
-        flags = msg["flags"] if flags is None else flags  # attribute, else header
-        out.append((ipaddress.ip_address(addr), int(msg["prefixlen"]), int(flags)))
+        flags = u32(attrs[IFA_FLAGS]) if IFA_FLAGS in attrs else hflags  # attribute, else header
+        out.append((ipaddress.ip_address(addr), plen, flags))
     return out
 
 
-def settle_addresses(ipr: Any, index: int, timeout: float = DAD_TIMEOUT) -> bool:
+def settle_addresses(nl: Netlink, index: int, timeout: float = DAD_TIMEOUT) -> bool:
     """Wait until no address of the link is tentative (DAD done); ``True`` if so.
 
     The reference polls every 50 ms for up to ``timeout`` seconds and ignores the
@@ -124,7 +143,7 @@ def settle_addresses(ipr: Any, index: int, timeout: float = DAD_TIMEOUT) -> bool
     """
     deadline = time.monotonic() + timeout
     while True:
-        flags = [f for _, _, f in list_addresses(ipr, index)]
+        flags = [f for _, _, f in list_addresses(nl, index)]
         waiting = [f for f in flags if f & IFA_F_TENTATIVE and not f & IFA_F_DADFAILED]
         if not waiting:
             return not any(f & (IFA_F_TENTATIVE | IFA_F_DADFAILED) for f in flags)
@@ -157,7 +176,7 @@ def _enable_ipv6(ifname: str) -> None:
 
 
 def configure_iface(
-    ipr: Any,
+    nl: Netlink,
     ifname: str,
     result: Result,
     *,
@@ -171,7 +190,7 @@ def configure_iface(
         raise _fail("no interfaces to configure")
     if index is None:
         try:
-            index = get_link(ipr, ifname).index
+            index = get_link(nl, ifname).index
         except NetlinkFailure as exc:
             raise _fail(f'failed to lookup "{ifname}": {exc}') from None
     gateways: dict[int, IP] = {}
@@ -189,24 +208,24 @@ def configure_iface(
             _enable_ipv6(ifname)
             ipv6_enabled = True
         try:
-            add_address(ipr, index, ip, plen)
+            add_address(nl, index, ip, plen)
         except NetlinkFailure as exc:
             raise _fail(f'failed to add IP addr {ipconfig_str(ipc)} to "{ifname}": {exc}') from None
         gw = _ip(ipc.gateway)
         if gw is not None:
             gateways.setdefault(gw.version, gw)
     try:
-        set_up(ipr, index)
+        set_up(nl, index)
     except NetlinkFailure as exc:
         raise _fail(f'failed to set "{ifname}" UP: {exc}') from None
     if 6 in gateways:
-        settle_addresses(ipr, index, dad_timeout)
+        settle_addresses(nl, index, dad_timeout)
     for route in result.routes:
         dst, plen = _cidr(route.dst)
         gw = _ip(route.gw) or gateways.get(dst.version)
         try:
             add_route(
-                ipr,
+                nl,
                 dst,
                 plen,
                 index,
@@ -228,17 +247,17 @@ def configure_iface(
 # -- CHECK ---------------------------------------------------------------------------------------
 
 
-def check_addresses(ipr: Any, ifname: str, ips: list[IPConfig]) -> None:
+def check_addresses(nl: Netlink, ifname: str, ips: list[IPConfig]) -> None:
     """Every IP is on ``ifname`` with its prefix length, and a main-table route to its
     prefix exists (``ip.ValidateExpectedInterfaceIPs``)."""
     if not ips:
         return
     try:
-        link = get_link(ipr, ifname)
+        link = get_link(nl, ifname)
     except NetlinkFailure:
         raise _fail(f"Cannot find container link {ifname}") from None
     try:
-        present = {(ip, plen) for ip, plen, _ in list_addresses(ipr, link.index)}
+        present = {(ip, plen) for ip, plen, _ in list_addresses(nl, link.index)}
     except NetlinkFailure:
         raise _fail("Cannot obtain List of IP Addresses") from None
     routes: dict[int, list[tuple[IP | None, int]]] = {}
@@ -248,7 +267,7 @@ def check_addresses(ipr: Any, ifname: str, ips: list[IPConfig]) -> None:
             raise _fail(f"Failed to match addr {ipc.address} on interface {ifname}")
         if ip.version not in routes:
             family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-            routes[ip.version] = [(r.dst, r.dst_len) for r in list_routes(ipr, family)]
+            routes[ip.version] = [(r.dst, r.dst_len) for r in list_routes(nl, family)]
         import ipaddress
 
         net = ipaddress.ip_network(f"{ip}/{plen}", strict=False)
@@ -258,7 +277,7 @@ def check_addresses(ipr: Any, ifname: str, ips: list[IPConfig]) -> None:
             )
 
 
-def check_routes(ipr: Any, routes: list[Route]) -> None:
+def check_routes(nl: Netlink, routes: list[Route]) -> None:
     """Every route is in the main table (``ip.ValidateExpectedRoute``): destination and
     gateway must match exactly, except that for ``0.0.0.0/0`` and ``::/0`` any default
     route of the family will do."""
@@ -267,7 +286,7 @@ def check_routes(ipr: Any, routes: list[Route]) -> None:
         dst, plen = _cidr(route.dst)
         if dst.version not in cache:
             family = socket.AF_INET if dst.version == 4 else socket.AF_INET6
-            cache[dst.version] = list_routes(ipr, family)
+            cache[dst.version] = list_routes(nl, family)
         is_default = route.dst in ("0.0.0.0/0", "::/0")
         gw = _ip(route.gw)
         found = False

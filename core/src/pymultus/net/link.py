@@ -1,43 +1,69 @@
 """Links: temporary names, lookup, creation inside a netns, rename, delete, attributes.
 
-Every function takes an ``IPRoute`` whose socket lives in the namespace it acts on
-(:func:`pymultus.net.ns.open_iproute`) and does one netlink request (lookups use
-``RTM_GETLINK`` by name or index, never a dump). Kernel errors come out as
+Every function takes a :class:`~pymultus.net.netlink.Netlink` socket that lives in the
+namespace it acts on (:func:`pymultus.net.ns.open_netlink`) and does one request
+(lookups use ``RTM_GETLINK`` by name or index, never a dump). Kernel errors come out as
 :class:`NetlinkFailure`, whose text is Go's (``file exists``, ``Link not found``), so
-plugins can build the reference's messages from them. pyroute2 is imported lazily.
+plugins can build the reference's messages from them.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
+import socket
+import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-from typing import TypeVar
 
-from pymultus.net.gotypes import errno_text
+from pymultus.net.netlink import NLM_F_ACK
+from pymultus.net.netlink import NLM_F_CREATE
+from pymultus.net.netlink import NLM_F_EXCL
+from pymultus.net.netlink import NLM_F_REQUEST
+from pymultus.net.netlink import Netlink
+from pymultus.net.netlink import NetlinkFailure
+from pymultus.net.netlink import attr
+from pymultus.net.netlink import attr_str
+from pymultus.net.netlink import attr_u32
+from pymultus.net.netlink import nested
+from pymultus.net.netlink import parse_attrs
+from pymultus.net.netlink import text
+from pymultus.net.netlink import u32
 
-T = TypeVar("T")
+__all__ = ["Link", "LinkNotFound", "NetlinkFailure"]  # NetlinkFailure: plugins catch it here
 
 IFF_UP = 0x1
 IFF_PROMISC = 0x100
 IFF_ALLMULTI = 0x200
-#: Go's netlinksafe retries an interrupted dump this many times in all.
-DUMP_TRIES = 5
 #: Macvlan modes the kernel knows (``source`` is not in the reference plugin).
 MACVLAN_MODES = ("private", "vepa", "bridge", "passthru", "source")
+_MACVLAN_MODE_BITS = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8, "source": 16}
+_MACVLAN_MODE_NAMES = {bit: name for name, bit in _MACVLAN_MODE_BITS.items()}
+#: ``IF_OPER_*`` as ``ip link`` (and pyroute2) name them.
+_OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
 
-
-class NetlinkFailure(OSError):
-    """A netlink request failed; ``str()`` is Go's text for it."""
-
-    def __init__(self, code: int, text: str | None = None) -> None:
-        self.text = text if text is not None else errno_text(code)
-        super().__init__(code, self.text)
-
-    def __str__(self) -> str:
-        return self.text
+RTM_NEWLINK = 16
+RTM_DELLINK = 17
+RTM_GETLINK = 18
+RTM_SETLINK = 19
+IFLA_ADDRESS = 1
+IFLA_IFNAME = 3
+IFLA_MTU = 4
+IFLA_LINK = 5
+IFLA_TXQLEN = 13
+IFLA_OPERSTATE = 16
+IFLA_LINKINFO = 18
+IFLA_IFALIAS = 20
+IFLA_NET_NS_FD = 28
+IFLA_EXT_MASK = 29
+IFLA_PROMISCUITY = 30
+IFLA_INFO_KIND = 1
+IFLA_INFO_DATA = 2
+IFLA_MACVLAN_MODE = 1
+IFLA_MACVLAN_BC_QUEUE_LEN = 7
+#: A lookup's answer leaves out the statistics (half the message, never read here).
+RTEXT_FILTER_SKIP_STATS = 1 << 3
+_IFINFO = struct.Struct("=BxHiII")
 
 
 class LinkNotFound(NetlinkFailure):
@@ -75,23 +101,47 @@ class Link:
         return bool(self.flags & IFF_UP)
 
     @classmethod
-    def from_msg(cls, msg: Any) -> Link:
-        kind = msg.get(("linkinfo", "kind")) or ""
-        mode = msg.get(("linkinfo", "data", "macvlan_mode")) if kind == "macvlan" else ""
+    def from_message(cls, body: bytes) -> Link:
+        """Decode an ``RTM_NEWLINK`` body."""
+        _family, _type, index, flags, _change = _IFINFO.unpack_from(body, 0)
+        attrs = parse_attrs(body, _IFINFO.size)
+        info = parse_attrs(attrs.get(IFLA_LINKINFO, b""))
+        kind = text(info.get(IFLA_INFO_KIND))
+        mode = ""
+        if kind == "macvlan":
+            data = parse_attrs(info.get(IFLA_INFO_DATA, b""))
+            bits = u32(data.get(IFLA_MACVLAN_MODE))
+            mode = _MACVLAN_MODE_NAMES.get(bits, str(bits) if bits else "")
+        operstate = attrs.get(IFLA_OPERSTATE, b"")
         return cls(
-            index=int(msg["index"]),
-            name=str(msg.get("ifname") or ""),
-            mac=str(msg.get("address") or "").lower(),
-            mtu=int(msg.get("mtu") or 0),
-            flags=int(msg["flags"]),
-            kind=str(kind),
-            operstate=str(msg.get("operstate") or ""),
-            parent_index=int(msg.get("link") or 0),
-            macvlan_mode=str(mode or ""),
-            txqlen=int(msg.get("txqlen") or 0),
-            promiscuity=int(msg.get("promiscuity") or 0),
-            alias=str(msg.get("ifalias") or ""),
+            index=index,
+            name=text(attrs.get(IFLA_IFNAME)),
+            mac=attrs.get(IFLA_ADDRESS, b"").hex(":"),
+            mtu=u32(attrs.get(IFLA_MTU)),
+            flags=flags,
+            kind=kind,
+            operstate=_OPERSTATES[operstate[0]] if operstate and operstate[0] < 7 else "",
+            parent_index=u32(attrs.get(IFLA_LINK)),
+            macvlan_mode=mode,
+            txqlen=u32(attrs.get(IFLA_TXQLEN)),
+            promiscuity=u32(attrs.get(IFLA_PROMISCUITY)),
+            alias=text(attrs.get(IFLA_IFALIAS)),
         )
+
+
+def _ifinfo(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
+    return _IFINFO.pack(socket.AF_UNSPEC, 0, index, flags, change)
+
+
+def _by(name: str | None, index: int | None) -> bytes:
+    """The header and name attribute that address one link."""
+    if index is not None:
+        return _ifinfo(index)
+    return _ifinfo() + attr_str(IFLA_IFNAME, name or "")
+
+
+def _mac_bytes(mac: str) -> bytes:
+    return bytes.fromhex(mac.replace(":", ""))
 
 
 def temp_name(prefix: str = "veth") -> str:
@@ -99,80 +149,28 @@ def temp_name(prefix: str = "veth") -> str:
     return prefix + os.urandom(4).hex()
 
 
-def nl_call(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``call(*args, **kwargs)`` with pyroute2's ``NetlinkError`` as :class:`NetlinkFailure`."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
-        return call(*args, **kwargs)
-    except NetlinkError as exc:
-        raise NetlinkFailure(int(exc.code)) from None
-
-
-def retry_dump(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, ...]:
-    """A dump, retried when the kernel flags it interrupted (``NLM_F_DUMP_INTR``), up
-    to :data:`DUMP_TRIES` attempts in all, as Go's ``netlinksafe`` does."""
-    from pyroute2.netlink.exceptions import NetlinkDumpInterrupted
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    for attempt in range(DUMP_TRIES):
-        try:
-            return tuple(call(*args, **kwargs))
-        except NetlinkDumpInterrupted:
-            if attempt == DUMP_TRIES - 1:
-                raise NetlinkFailure(
-                    errno.EINTR, "results may be incomplete or inconsistent"
-                ) from None
-        except NetlinkError as exc:
-            raise NetlinkFailure(int(exc.code)) from None
-    raise AssertionError("unreachable")
-
-
-def find_link(ipr: Any, name: str | None = None, *, index: int | None = None) -> Link | None:
+def find_link(nl: Netlink, name: str | None = None, *, index: int | None = None) -> Link | None:
     """The link called ``name`` (or with ``index``), or ``None``."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    query: dict[str, Any] = {"index": index} if index is not None else {"ifname": name}
+    payload = _by(name, index) + attr_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)
     try:
-        msgs = ipr.link("get", **query)
-    except NetlinkError as exc:
-        if exc.code == errno.ENODEV:
+        answer = nl.request(RTM_GETLINK, NLM_F_REQUEST, payload)
+    except NetlinkFailure as exc:
+        if exc.errno == errno.ENODEV:
             return None
-        raise NetlinkFailure(int(exc.code)) from None
-    return Link.from_msg(msgs[0]) if msgs else None
+        raise
+    return Link.from_message(answer[0][1]) if answer else None
 
 
-def get_link(ipr: Any, name: str | None = None, *, index: int | None = None) -> Link:
+def get_link(nl: Netlink, name: str | None = None, *, index: int | None = None) -> Link:
     """Like :func:`find_link`, but a missing link raises :class:`LinkNotFound`."""
-    link = find_link(ipr, name, index=index)
+    link = find_link(nl, name, index=index)
     if link is None:
         raise LinkNotFound()
     return link
 
 
-def _register_macvlan_attrs() -> None:
-    """Teach pyroute2 the macvlan attributes it lacks (broadcast queue length), through
-    its public ``register_link_kind``; the class extends, never changes, pyroute2's."""
-    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-    from pyroute2.netlink.rtnl.ifinfmsg import macvx_data
-
-    current = ifinfmsg.ifinfo.data_map.get("macvlan")
-    if current is not None and getattr(current, "pymultus", False):
-        return
-
-    class macvlan_data(macvx_data):  # type: ignore[misc]  # pyroute2 is untyped
-        pymultus = True
-        nla_map = (
-            *macvx_data.nla_map,
-            ("IFLA_MACVLAN_BC_QUEUE_LEN", "uint32"),
-            ("IFLA_MACVLAN_BC_QUEUE_LEN_USED", "uint32"),
-        )
-
-    ifinfmsg.ifinfo.register_link_kind(module={"macvlan": macvlan_data})
-
-
 def create_link(
-    ipr: Any,
+    nl: Netlink,
     name: str,
     kind: str,
     *,
@@ -180,26 +178,35 @@ def create_link(
     parent_index: int | None = None,
     mtu: int = 0,
     mac: str | None = None,
-    **kind_attrs: Any,
+    txqlen: int | None = None,
+    info_data: Iterable[bytes] = (),
 ) -> None:
     """``RTM_NEWLINK`` (create, exclusive). With ``netns_fd`` the link is made directly in
     that namespace (``IFLA_NET_NS_FD``): no move, no name clash with this namespace.
-    ``kind_attrs`` are further pyroute2 link arguments (``txqlen``, or ``IFLA_INFO_DATA``
-    names such as ``macvlan_mode``)."""
-    spec: dict[str, Any] = {"ifname": name, "kind": kind, **kind_attrs}
-    if netns_fd is not None:
-        spec["net_ns_fd"] = netns_fd
-    if parent_index is not None:
-        spec["link"] = parent_index
+    ``info_data`` are the kind's ``IFLA_INFO_DATA`` attributes, packed
+    (:func:`pymultus.net.netlink.attr_u32`...)."""
+    parts = [_ifinfo(), attr_str(IFLA_IFNAME, name)]
     if mtu:
-        spec["mtu"] = mtu
+        parts.append(attr_u32(IFLA_MTU, mtu))
+    if txqlen is not None:
+        parts.append(attr_u32(IFLA_TXQLEN, txqlen))
     if mac:
-        spec["address"] = mac
-    nl_call(ipr.link, "add", **spec)
+        parts.append(attr(IFLA_ADDRESS, _mac_bytes(mac)))
+    if parent_index is not None:
+        parts.append(attr_u32(IFLA_LINK, parent_index))
+    if netns_fd is not None:
+        parts.append(attr_u32(IFLA_NET_NS_FD, netns_fd))
+    info = [attr_str(IFLA_INFO_KIND, kind)]
+    data = list(info_data)
+    if data:
+        info.append(nested(IFLA_INFO_DATA, data))
+    parts.append(nested(IFLA_LINKINFO, info))
+    flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+    nl.request(RTM_NEWLINK, flags, b"".join(parts))
 
 
 def create_macvlan(
-    ipr: Any,
+    nl: Netlink,
     name: str,
     parent_index: int,
     mode: str,
@@ -210,76 +217,75 @@ def create_macvlan(
     bcqueuelen: int = 0,
     txqlen: int | None = None,
 ) -> None:
-    """A macvlan on ``parent_index`` (in ``ipr``'s namespace), created in ``netns_fd``;
+    """A macvlan on ``parent_index`` (in ``nl``'s namespace), created in ``netns_fd``;
     ``txqlen`` ``None`` leaves the kernel's default queue length."""
     if mode not in MACVLAN_MODES:
         raise ValueError(f"unknown macvlan mode {mode!r}")
     if mac is not None and len(mac.split(":")) != 6:
-        # An Ethernet device takes 6 bytes; the kernel refuses longer ones with EINVAL
-        # (pyroute2 cannot even encode them).
+        # An Ethernet device takes 6 bytes; the kernel refuses others with EINVAL.
         raise NetlinkFailure(errno.EINVAL)
-    attrs: dict[str, Any] = {"macvlan_mode": mode}
-    if txqlen is not None:
-        attrs["txqlen"] = txqlen
+    data = [attr_u32(IFLA_MACVLAN_MODE, _MACVLAN_MODE_BITS[mode])]
     if bcqueuelen:
-        _register_macvlan_attrs()
-        attrs["macvlan_bc_queue_len"] = bcqueuelen
+        data.append(attr_u32(IFLA_MACVLAN_BC_QUEUE_LEN, bcqueuelen))
     create_link(
-        ipr,
+        nl,
         name,
         "macvlan",
         netns_fd=netns_fd,
         parent_index=parent_index,
         mtu=mtu,
         mac=mac,
-        **attrs,
+        txqlen=txqlen,
+        info_data=data,
     )
 
 
-def rename_link(ipr: Any, index: int, new_name: str) -> None:
+def _set(nl: Netlink, index: int, *attrs: bytes, flags: int = 0, change: int = 0) -> None:
+    payload = _ifinfo(index, flags, change) + b"".join(attrs)
+    nl.request(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, payload)
+
+
+def rename_link(nl: Netlink, index: int, new_name: str) -> None:
     """Rename a (down) link."""
-    nl_call(ipr.link, "set", index=index, ifname=new_name)
+    _set(nl, index, attr_str(IFLA_IFNAME, new_name))
 
 
-def delete_link(ipr: Any, name: str | None = None, *, index: int | None = None) -> bool:
+def delete_link(nl: Netlink, name: str | None = None, *, index: int | None = None) -> bool:
     """Delete a link; ``False`` when there was none (not an error: DEL is idempotent)."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    query: dict[str, Any] = {"index": index} if index is not None else {"ifname": name}
     try:
-        ipr.link("del", **query)
-    except NetlinkError as exc:
-        if exc.code == errno.ENODEV:
+        nl.request(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, _by(name, index))
+    except NetlinkFailure as exc:
+        if exc.errno == errno.ENODEV:
             return False
-        raise NetlinkFailure(int(exc.code)) from None
+        raise
     return True
 
 
-def set_up(ipr: Any, index: int) -> None:
-    nl_call(ipr.link, "set", index=index, flags=IFF_UP, change=IFF_UP)
+def set_up(nl: Netlink, index: int) -> None:
+    _set(nl, index, flags=IFF_UP, change=IFF_UP)
 
 
-def set_down(ipr: Any, index: int) -> None:
-    nl_call(ipr.link, "set", index=index, flags=0, change=IFF_UP)
+def set_down(nl: Netlink, index: int) -> None:
+    _set(nl, index, flags=0, change=IFF_UP)
 
 
-def set_flag(ipr: Any, index: int, flag: int, on: bool) -> None:
+def set_flag(nl: Netlink, index: int, flag: int, on: bool) -> None:
     """Set or clear one ``IFF_*`` flag (``IFF_PROMISC``, ``IFF_ALLMULTI``)."""
-    nl_call(ipr.link, "set", index=index, flags=flag if on else 0, change=flag)
+    _set(nl, index, flags=flag if on else 0, change=flag)
 
 
-def set_mac(ipr: Any, index: int, mac: str) -> None:
-    nl_call(ipr.link, "set", index=index, address=mac)
+def set_mac(nl: Netlink, index: int, mac: str) -> None:
+    _set(nl, index, attr(IFLA_ADDRESS, _mac_bytes(mac)))
 
 
-def set_mtu(ipr: Any, index: int, mtu: int) -> None:
-    nl_call(ipr.link, "set", index=index, mtu=mtu)
+def set_mtu(nl: Netlink, index: int, mtu: int) -> None:
+    _set(nl, index, attr_u32(IFLA_MTU, mtu))
 
 
-def set_txqlen(ipr: Any, index: int, qlen: int) -> None:
-    nl_call(ipr.link, "set", index=index, txqlen=qlen)
+def set_txqlen(nl: Netlink, index: int, qlen: int) -> None:
+    _set(nl, index, attr_u32(IFLA_TXQLEN, qlen))
 
 
-def set_alias(ipr: Any, index: int, alias: str) -> None:
+def set_alias(nl: Netlink, index: int, alias: str) -> None:
     """Set ``IFLA_IFALIAS`` (``""`` clears it)."""
-    nl_call(ipr.link, "set", index=index, ifalias=alias)
+    _set(nl, index, attr(IFLA_IFALIAS, alias.encode()))

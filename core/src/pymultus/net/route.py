@@ -5,22 +5,32 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import struct
 from dataclasses import dataclass
-from typing import Any
 
 from pymultus.net.gotypes import IP
 from pymultus.net.link import get_link
-from pymultus.net.link import nl_call
-from pymultus.net.link import retry_dump
+from pymultus.net.netlink import NLM_F_ACK
+from pymultus.net.netlink import NLM_F_CREATE
+from pymultus.net.netlink import NLM_F_REQUEST
+from pymultus.net.netlink import Netlink
+from pymultus.net.netlink import attr
+from pymultus.net.netlink import attr_u32
+from pymultus.net.netlink import parse_attrs
+from pymultus.net.netlink import u32
 
 RT_TABLE_MAIN = 254
 RTM_F_CLONED = 0x200
 RTPROT_BOOT = 3
-#: ``RTM_NEWROUTE`` flags of Go's ``RouteAddEcmp``: request, ack, create - neither
-#: exclusive nor replace, so an equal-cost route next to an existing one is added.
-NLM_F_REQUEST = 0x1
-NLM_F_ACK = 0x4
-NLM_F_CREATE = 0x400
+RTN_UNICAST = 1
+RTM_NEWROUTE = 24
+RTM_GETROUTE = 26
+RTA_DST = 1
+RTA_OIF = 4
+RTA_GATEWAY = 5
+RTA_PRIORITY = 6
+RTA_TABLE = 15
+_RTMSG = struct.Struct("=BBBBBBBBI")
 
 
 class NoDefaultRoute(LookupError):
@@ -49,46 +59,55 @@ class RouteEntry:
         return self.dst_len == 0
 
     @classmethod
-    def from_msg(cls, msg: Any) -> RouteEntry:
-        dst = msg.get("dst")
-        gw = msg.get("gateway")
+    def from_message(cls, body: bytes) -> RouteEntry:
+        """Decode an ``RTM_NEWROUTE`` body."""
+        family, dst_len, _src, _tos, table, _proto, scope, _type, flags = _RTMSG.unpack_from(
+            body, 0
+        )
+        attrs = parse_attrs(body, _RTMSG.size)
+        dst = attrs.get(RTA_DST)
+        gw = attrs.get(RTA_GATEWAY)
         return cls(
-            family=int(msg["family"]),
+            family=family,
             dst=ipaddress.ip_address(dst) if dst else None,
-            dst_len=int(msg["dst_len"]),
+            dst_len=dst_len,
             gateway=ipaddress.ip_address(gw) if gw else None,
-            oif=int(msg.get("oif") or 0),
-            table=int(msg["table"]),
-            priority=int(msg.get("priority") or 0),
-            scope=int(msg["scope"]),
-            flags=int(msg["flags"]),
+            oif=u32(attrs.get(RTA_OIF)),
+            table=table,
+            priority=u32(attrs.get(RTA_PRIORITY)),
+            scope=scope,
+            flags=flags,
         )
 
 
-def list_routes(ipr: Any, family: int = socket.AF_UNSPEC) -> list[RouteEntry]:
+def list_routes(nl: Netlink, family: int = socket.AF_UNSPEC) -> list[RouteEntry]:
     """Routes of the main table, cloned (cache) entries left out, in dump order — what
-    vishvananda/netlink's ``RouteList`` returns. One dump, retried if interrupted."""
+    vishvananda/netlink's ``RouteList`` returns. One dump (the kernel filters by table),
+    retried if interrupted."""
+    request = _RTMSG.pack(family, 0, 0, 0, RT_TABLE_MAIN, 0, 0, 0, 0)
+    if nl.strict:
+        request += attr_u32(RTA_TABLE, RT_TABLE_MAIN)
     out = []
-    for msg in retry_dump(ipr.route, "dump", family=family):
-        entry = RouteEntry.from_msg(msg)
+    for _kind, body in nl.dump(RTM_GETROUTE, request):
+        entry = RouteEntry.from_message(body)
         if entry.flags & RTM_F_CLONED or entry.table != RT_TABLE_MAIN:
             continue
         out.append(entry)
     return out
 
 
-def default_route_interface(ipr: Any) -> str:
+def default_route_interface(nl: Netlink) -> str:
     """Name of the link of the first default route (any family), as the reference
     macvlan picks its default master; :class:`NoDefaultRoute` when there is none.
     A failed link lookup raises :class:`~pymultus.net.link.NetlinkFailure`."""
-    for entry in list_routes(ipr):
+    for entry in list_routes(nl):
         if entry.is_default:
-            return get_link(ipr, index=entry.oif).name
+            return get_link(nl, index=entry.oif).name
     raise NoDefaultRoute()
 
 
 def add_route(
-    ipr: Any,
+    nl: Netlink,
     dst: IP,
     prefixlen: int,
     oif: int,
@@ -100,22 +119,20 @@ def add_route(
 ) -> None:
     """Add a route as Go's ``netlink.RouteAddEcmp`` does: protocol ``boot``, scope
     universe unless given, main table unless a positive ``table`` is given, the
-    destination sent as given (host bits and all: the kernel judges them)."""
-    from pyroute2.netlink.rtnl import RTM_NEWROUTE
-
-    spec: dict[str, Any] = {
-        "family": socket.AF_INET if dst.version == 4 else socket.AF_INET6,
-        "dst": str(dst),
-        "dst_len": prefixlen,
-        "oif": oif,
-        "proto": RTPROT_BOOT,
-        "type": 1,  # RTN_UNICAST
-        "scope": scope or 0,
-    }
-    if gateway is not None:
-        spec["gateway"] = str(gateway)
-    if priority > 0:
-        spec["priority"] = priority
+    destination sent as given (host bits and all: the kernel judges them). Flags:
+    request, ack, create - neither exclusive nor replace, so an equal-cost route next
+    to an existing one is added."""
+    family = socket.AF_INET if dst.version == 4 else socket.AF_INET6
+    header_table = RT_TABLE_MAIN if not table else (table if table < 256 else 0)
+    parts = [
+        _RTMSG.pack(family, prefixlen, 0, 0, header_table, RTPROT_BOOT, scope or 0, RTN_UNICAST, 0),
+        attr(RTA_DST, dst.packed),
+    ]
     if table:
-        spec["table"] = table
-    nl_call(ipr.route, (RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE), **spec)
+        parts.append(attr_u32(RTA_TABLE, table))
+    if gateway is not None:
+        parts.append(attr(RTA_GATEWAY, gateway.packed))
+    parts.append(attr_u32(RTA_OIF, oif))
+    if priority > 0:
+        parts.append(attr_u32(RTA_PRIORITY, priority))
+    nl.request(RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, b"".join(parts))

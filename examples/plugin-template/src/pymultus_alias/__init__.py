@@ -33,8 +33,9 @@ from pymultus.plugin import ConfigError
 if TYPE_CHECKING:
     from pymultus.net.link import Link
 
-#: The kernel keeps up to 255 bytes; pyroute2 sends the terminating NUL as well.
-MAX_ALIAS_BYTES = 254
+#: The kernel keeps up to 255 bytes (``IFALIASZ`` - 1); ``link.set_alias`` sends them
+#: without a terminating NUL, as Go's netlink does.
+MAX_ALIAS_BYTES = 255
 
 
 @dataclass(frozen=True)
@@ -89,24 +90,24 @@ def _container_link(req: Request, *, missing_ok: bool, set_alias: str | None = N
     from pymultus.net import ns
 
     try:
-        ipr = ns.open_iproute(req.netns)  # checks the path as the reference plugins do
+        nl = ns.open_netlink(req.netns)  # checks the path as the reference plugins do
     except ns.NetnsError as exc:
         if missing_ok and isinstance(exc, ns.NetnsNotFound):
             return None
         raise CniError(INVALID_NETNS, f"failed to open netns {req.netns!r}: {exc}") from exc
     try:
-        found = link.find_link(ipr, req.ifname)
+        found = link.find_link(nl, req.ifname)
         if found is None and not missing_ok:
             raise CniError(INTERNAL, f'interface "{req.ifname}" not found in netns {req.netns}')
         if found is not None and set_alias is not None:
             try:
-                link.set_alias(ipr, found.index, set_alias)
+                link.set_alias(nl, found.index, set_alias)
             except link.NetlinkFailure as exc:
                 msg = f'failed to set the alias of "{req.ifname}": {exc}'
                 raise CniError(INTERNAL, msg) from exc
         return found
     finally:
-        ipr.close()
+        nl.close()
 
 
 class Alias:

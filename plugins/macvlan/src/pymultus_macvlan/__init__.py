@@ -122,19 +122,19 @@ def kernel_mode(conf: MacvlanConf) -> str:
 
 
 def load_conf(
-    req: Request, master_ipr: Any, decoded: MacvlanConf | None = None
+    req: Request, master_nl: Any, decoded: MacvlanConf | None = None
 ) -> tuple[MacvlanConf, int]:
     """The reference's ``loadConf``: JSON, default master, master MTU and the ``mtu``
     bounds, then CNI_ARGS ``MAC`` and ``runtimeConfig.mac``. Returns the config and
-    the master's index (looked up through ``master_ipr``)."""
+    the master's index (looked up through ``master_nl``)."""
     from pymultus.net import link
     from pymultus.net import route
 
     conf = decoded or decode(req)
     try:
         if not conf.master:
-            conf.master = route.default_route_interface(master_ipr)
-        master = link.get_link(master_ipr, conf.master)
+            conf.master = route.default_route_interface(master_nl)
+        master = link.get_link(master_nl, conf.master)
     except (link.NetlinkFailure, route.NoDefaultRoute) as exc:
         raise _fail(str(exc)) from None
     if not 0 <= conf.mtu <= master.mtu:
@@ -168,13 +168,13 @@ class _Sockets:
         self.fd = -1
         pre = decode(req)
         if not pre.link_in_container:
-            self.host = ns.open_iproute(None)
+            self.host = ns.open_netlink(None)
             stack.callback(self.host.close)
             self.conf, self.master_index = load_conf(req, self.host, pre)
         # Go's loadConf opens the netns itself with linkInContainer (unquoted text).
         self.fd = _open_netns(req.netns, quoted and not pre.link_in_container)
         stack.callback(os.close, self.fd)
-        self.cont: Any = ns.open_iproute(self.fd)
+        self.cont: Any = ns.open_netlink(self.fd)
         stack.callback(self.cont.close)
         if pre.link_in_container:
             self.conf, self.master_index = load_conf(req, self.cont, pre)
@@ -245,15 +245,15 @@ class Macvlan:
         except ns.NetnsError as exc:
             raise _fail(str(exc)) from None
         try:
-            ipr = ns.open_iproute(fd)
+            nl = ns.open_netlink(fd)
         finally:
             os.close(fd)
         try:
-            link.delete_link(ipr, req.ifname)
+            link.delete_link(nl, req.ifname)
         except link.NetlinkFailure as exc:
             raise _fail(f'failed to delete "{req.ifname}": {exc}') from None
         finally:
-            ipr.close()
+            nl.close()
 
     def check(self, req: Request) -> None:
         from pymultus.net import iface

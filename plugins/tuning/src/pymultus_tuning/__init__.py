@@ -100,25 +100,25 @@ def in_netns(path: str) -> Iterator[Any]:
         raise _fail(str(exc)) from None
     try:
         with ns.entered(fd):
-            ipr = ns.open_iproute()
+            nl = ns.open_netlink()
             try:
-                yield ipr
+                yield nl
             finally:
-                ipr.close()
+                nl.close()
     finally:
         os.close(fd)
 
 
-def find_link(ipr: Any, ifname: str) -> Link | None:
+def find_link(nl: Any, ifname: str) -> Link | None:
     from pymultus.net import link
 
     try:
-        return link.find_link(ipr, ifname)
+        return link.find_link(nl, ifname)
     except link.NetlinkFailure as exc:
         raise _fail(str(exc)) from None
 
 
-def set_attr(ipr: Any, target: Link, key: str, value: Any) -> None:
+def set_attr(nl: Any, target: Link, key: str, value: Any) -> None:
     """Set one attribute named as in the backup file; Go's texts on failure."""
     from pymultus.net import link
 
@@ -129,14 +129,14 @@ def set_attr(ipr: Any, target: Link, key: str, value: Any) -> None:
             if len(raw) < width:
                 raise link.NetlinkFailure(errno.EINVAL)
             # The kernel takes the device's address length from a longer address.
-            link.set_mac(ipr, target.index, raw[:width].hex(":"))
+            link.set_mac(nl, target.index, raw[:width].hex(":"))
         elif key in ("promisc", "allmulti"):
             flag = link.IFF_PROMISC if key == "promisc" else link.IFF_ALLMULTI
-            link.set_flag(ipr, target.index, flag, bool(value))
+            link.set_flag(nl, target.index, flag, bool(value))
         elif key == "mtu":
-            link.set_mtu(ipr, target.index, value & 0xFFFFFFFF)  # Go sends a u32
+            link.set_mtu(nl, target.index, value & 0xFFFFFFFF)  # Go sends a u32
         else:
-            link.set_txqlen(ipr, target.index, value & 0xFFFFFFFF)
+            link.set_txqlen(nl, target.index, value & 0xFFFFFFFF)
     except link.NetlinkFailure as exc:
         raise _fail(str(exc)) from None
 
@@ -172,11 +172,11 @@ class Tuning:
         prev = prev_result(req)
         wanted = conf.wanted()
         backup = backup_path(req, conf.data_dir)
-        with in_netns(req.netns) as ipr:
+        with in_netns(req.netns) as nl:
             # Everything is checked and read before the first change.
             paths = {sysctl.net_path(k, req.ifname): v for k, v in sysctls.items()}
             old_sysctl = {p: sysctl.read_if_readable(p) for p in paths}
-            target = find_link(ipr, req.ifname) if wanted else None
+            target = find_link(nl, req.ifname) if wanted else None
             if wanted and target is None:
                 raise _fail(f'failed to get "{req.ifname}": Link not found')
             if conf.mac:
@@ -202,8 +202,8 @@ class Tuning:
                         undo.append(functools.partial(sysctl.write, path, old))
                 for key in LINK_KEYS:
                     if key in wanted and target is not None:
-                        set_attr(ipr, target, key, wanted[key])
-                        undo.append(functools.partial(set_attr, ipr, target, key, old_link[key]))
+                        set_attr(nl, target, key, wanted[key])
+                        undo.append(functools.partial(set_attr, nl, target, key, old_link[key]))
             except BaseException:
                 for step in reversed(undo):
                     with contextlib.suppress(CniError, OSError):
@@ -258,14 +258,14 @@ class Tuning:
             return
         errors: list[str] = []
         try:
-            with in_netns(req.netns) as ipr:
-                target = find_link(ipr, req.ifname)
+            with in_netns(req.netns) as nl:
+                target = find_link(nl, req.ifname)
                 for key, words in RESTORE:
                     value = saved.get(key)
                     if target is None or value is None or (key in ("mac", "mtu") and not value):
                         continue
                     try:
-                        set_attr(ipr, target, key, value)
+                        set_attr(nl, target, key, value)
                     except CniError as exc:
                         errors.append(f"failed to restore {words}: {exc.msg}")
                 for rel, value in (saved.get(SYSCTL_KEY) or {}).items():
@@ -292,7 +292,7 @@ class Tuning:
         sysctls = conf.sysctls()
         prev_result(req)
         name = req.ifname
-        with in_netns(req.netns) as ipr:
+        with in_netns(req.netns) as nl:
             for key, want in sysctls.items():
                 path = sysctl.net_path(key, name)
                 cur = sysctl.read(path)
@@ -300,7 +300,7 @@ class Tuning:
                     raise _fail(
                         f"Error: Tuning configured value of {path} is {want}, current value is {cur}"
                     )
-            target = find_link(ipr, name)
+            target = find_link(nl, name)
         if target is None:
             raise _fail(f"Cannot find container link {name}")
         if conf.mac and conf.mac != target.mac:
