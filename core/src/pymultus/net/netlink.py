@@ -208,4 +208,4 @@ class Netlink:
         if size > len(self._buf):
             self._buf = bytearray(size)
         size = self.sock.recv_into(self._buf)
-        return bytes(self._buf[:size])
+        return bytes(memoryview(self._buf)[:size])

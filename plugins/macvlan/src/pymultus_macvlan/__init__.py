@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Any
 
 from pymultus.cni import version as cniversion
@@ -58,6 +59,10 @@ from pymultus.cni.result import Result
 from pymultus.net import gotypes as go
 from pymultus.plugin import ConfigError
 from pymultus.plugin import Request
+
+if TYPE_CHECKING:
+    from pymultus.net.link import Link
+    from pymultus.net.netlink import Netlink
 
 MODES = {"": "bridge", "bridge": "bridge", "private": "private", "vepa": "vepa"}
 MODES |= {"passthru": "passthru", "source": "source"}
@@ -122,7 +127,7 @@ def kernel_mode(conf: MacvlanConf) -> str:
 
 
 def load_conf(
-    req: Request, master_nl: Any, decoded: MacvlanConf | None = None
+    req: Request, master_nl: Netlink, decoded: MacvlanConf | None = None
 ) -> tuple[MacvlanConf, int]:
     """The reference's ``loadConf``: JSON, default master, master MTU and the ``mtu``
     bounds, then CNI_ARGS ``MAC`` and ``runtimeConfig.mac``. Returns the config and
@@ -164,7 +169,7 @@ class _Sockets:
     def __init__(self, stack: contextlib.ExitStack, req: Request, *, quoted: bool) -> None:
         from pymultus.net import ns
 
-        self.host: Any = None
+        self.host: Netlink | None = None
         self.fd = -1
         pre = decode(req)
         if not pre.link_in_container:
@@ -174,13 +179,13 @@ class _Sockets:
         # Go's loadConf opens the netns itself with linkInContainer (unquoted text).
         self.fd = _open_netns(req.netns, quoted and not pre.link_in_container)
         stack.callback(os.close, self.fd)
-        self.cont: Any = ns.open_netlink(self.fd)
+        self.cont: Netlink = ns.open_netlink(self.fd)
         stack.callback(self.cont.close)
         if pre.link_in_container:
             self.conf, self.master_index = load_conf(req, self.cont, pre)
 
     @property
-    def master_side(self) -> Any:
+    def master_side(self) -> Netlink:
         return self.cont if self.host is None else self.host
 
 
@@ -314,7 +319,7 @@ class Macvlan:
             req.delegate_ipam("STATUS")
 
 
-def _finish(req: Request, conf: MacvlanConf, socks: _Sockets, created: Any, undo: _Undo) -> Result:
+def _finish(req: Request, conf: MacvlanConf, socks: _Sockets, created: Link, undo: _Undo) -> Result:
     """After the rename: run IPAM, configure (or just bring up). The MAC is the one the
     link was created with (a rename does not change it), so no refetch is needed."""
     from pymultus.net import iface
@@ -351,7 +356,7 @@ class _Undo:
     """After a failed ADD: remove the link and release the IPAM allocation. Errors here
     are logged; the ADD's own error is the one reported."""
 
-    def __init__(self, req: Request, cont: Any, index: int) -> None:
+    def __init__(self, req: Request, cont: Netlink, index: int) -> None:
         self.req, self.cont, self.index = req, cont, index
         self.ipam_called = False
 

@@ -75,6 +75,7 @@ from pymultus_tuning.conf import load_conf
 
 if TYPE_CHECKING:
     from pymultus.net.link import Link
+    from pymultus.net.netlink import Netlink
 
 #: DEL's restore order, with the reference's words for (logged) failures.
 RESTORE = (
@@ -90,7 +91,7 @@ RESTORE = (
 
 
 @contextlib.contextmanager
-def in_netns(path: str) -> Iterator[Any]:
+def in_netns(path: str) -> Iterator[Netlink]:
     """This thread inside ``path`` with a netlink socket there; Go's texts on failure."""
     from pymultus.net import ns
 
@@ -109,7 +110,7 @@ def in_netns(path: str) -> Iterator[Any]:
         os.close(fd)
 
 
-def find_link(nl: Any, ifname: str) -> Link | None:
+def find_link(nl: Netlink, ifname: str) -> Link | None:
     from pymultus.net import link
 
     try:
@@ -118,7 +119,7 @@ def find_link(nl: Any, ifname: str) -> Link | None:
         raise _fail(str(exc)) from None
 
 
-def set_attr(nl: Any, target: Link, key: str, value: Any) -> None:
+def set_attr(nl: Netlink, target: Link, key: str, value: Any) -> None:
     """Set one attribute named as in the backup file; Go's texts on failure."""
     from pymultus.net import link
 
