@@ -567,3 +567,15 @@ def test_add_route_errors_are_the_kernel_s(nl: Netlink, routed: tuple[str, int])
         add_route(nl, ip("203.0.113.0"), 24, index, gateway=ip("198.51.100.1"))
     assert caught.value.errno == errno.ENETUNREACH
     assert str(caught.value) == "network is unreachable"
+
+
+def test_no_main_table_and_no_such_link_are_empty_lists(
+    nl: Netlink, container_netns: Netns
+) -> None:
+    """With its only link down, a namespace has no IPv4 main table: the kernel's filtered
+    dump fails with ENOENT where Go's unfiltered one finds nothing; a gone link's address
+    dump fails with ENODEV. Both are empty lists, as Go's RouteList/AddrList return."""
+    container_netns.ip("link", "set", "lo", "down")
+    assert ip_json(container_netns, "-4", "route", "show", "table", "main") == []
+    assert list_routes(nl, socket.AF_INET) == []
+    assert list_addresses(nl, 999_999) == []

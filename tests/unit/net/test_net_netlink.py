@@ -56,8 +56,9 @@ def error(seq: int, code: int) -> bytes:
     return message(NLMSG_ERROR, seq, struct.pack("=i", code) + HEADER.pack(20, 0, 0, seq, 0))
 
 
-def done(seq: int, flags: int = 0) -> bytes:
-    return message(NLMSG_DONE, seq, struct.pack("=i", 0), NLM_F_MULTI | flags)
+def done(seq: int, flags: int = 0, code: int = 0) -> bytes:
+    """``NLMSG_DONE``: ends a dump; a negative ``code`` is the dump's failure."""
+    return message(NLMSG_DONE, seq, struct.pack("=i", code), NLM_F_MULTI | flags)
 
 
 def part(seq: int, body: bytes, flags: int = 0) -> bytes:
@@ -214,7 +215,7 @@ def test_request_does_not_retry_an_interrupted_dump(fake: Callable[[Answer], Fak
 
 def test_answers_to_an_earlier_request_are_skipped(fake: Callable[[Answer], FakeKernel]) -> None:
     def answer(seq: int, _n: int) -> list[bytes]:
-        stale = seq - 1  # e.g. the error of a request abandoned on a timeout
+        stale = seq - 1  # e.g. the rest of an answer abandoned after an exception
         return [
             error(stale, -errno.EEXIST),  # a datagram of its own
             message(RTM_NEWLINK, stale, b"old") + message(RTM_NEWLINK, seq, b"new"),
@@ -298,3 +299,38 @@ def test_u32_and_text_of_missing_or_short_payloads() -> None:
     assert u32(b"\1\0") == 0
     assert text(None) == ""
     assert text(b"eth0\0junk") == "eth0"
+
+
+def test_a_dump_that_failed_in_the_kernel_is_a_netlink_failure(
+    fake: Callable[[Answer], FakeKernel],
+) -> None:
+    """The kernel reports a failed dump (e.g. the strict filter's unknown table) in the
+    ``NLMSG_DONE`` body; the messages before it are not an answer."""
+    kernel = fake(lambda seq, _n: [part(seq, b"a" * 16) + done(seq, code=-errno.ENOENT)])
+    with pytest.raises(NetlinkFailure) as failed:
+        kernel.nl.dump(RTM_GETLINK, b"")
+    assert failed.value.errno == errno.ENOENT
+    assert str(failed.value) == "no such file or directory"
+    assert len(kernel.requests) == 1  # a failure is not retried
+
+
+def test_netlink_control_messages_are_not_data(fake: Callable[[Answer], FakeKernel]) -> None:
+    noop, overrun = 1, 4
+    kernel = fake(
+        lambda seq, _n: [
+            message(noop, seq, b"", NLM_F_MULTI)
+            + part(seq, b"b" * 16)
+            + message(overrun, seq, b"", NLM_F_MULTI)
+            + done(seq)
+        ]
+    )
+    assert kernel.nl.dump(RTM_GETLINK, b"") == [(RTM_NEWLINK, b"b" * 16)]
+
+
+def test_no_answer_is_a_timeout_failure(fake: Callable[[Answer], FakeKernel]) -> None:
+    kernel = fake(lambda _seq, _n: [])
+    kernel.nl.sock.settimeout(0.05)
+    with pytest.raises(NetlinkFailure) as failed:
+        kernel.nl.request(RTM_GETLINK, NLM_F_REQUEST, b"")
+    assert failed.value.errno == errno.ETIMEDOUT
+    assert str(failed.value) == "connection timed out"

@@ -111,10 +111,10 @@ def apply_routes(plan: RoutePlan, netns: str) -> AppliedRoutes:
     default routes that are there afterwards."""
     import socket
 
-    from pymultus.multus.rtnl import RT_TABLE_MAIN
     from pymultus.multus.rtnl import NetlinkError
     from pymultus.multus.rtnl import RouteEntry
     from pymultus.multus.rtnl import Rtnl
+    from pymultus.net.netlink import RT_TABLE_MAIN
     from pymultus.net.ns import entered
 
     applied = AppliedRoutes()

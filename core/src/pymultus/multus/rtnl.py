@@ -18,40 +18,37 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-import struct
 from dataclasses import dataclass
 from typing import Final
 
+from pymultus.net.netlink import IFINFOMSG
+from pymultus.net.netlink import IFLA_IFNAME
 from pymultus.net.netlink import NLM_F_ACK
 from pymultus.net.netlink import NLM_F_CREATE
 from pymultus.net.netlink import NLM_F_EXCL
 from pymultus.net.netlink import NLM_F_REQUEST
+from pymultus.net.netlink import RT_TABLE_MAIN
+from pymultus.net.netlink import RTA_DST
+from pymultus.net.netlink import RTA_GATEWAY
+from pymultus.net.netlink import RTA_OIF
+from pymultus.net.netlink import RTA_PRIORITY
+from pymultus.net.netlink import RTA_TABLE
+from pymultus.net.netlink import RTM_DELROUTE
+from pymultus.net.netlink import RTM_GETLINK
+from pymultus.net.netlink import RTM_GETROUTE
+from pymultus.net.netlink import RTM_NEWROUTE
+from pymultus.net.netlink import RTMSG
+from pymultus.net.netlink import RTN_UNICAST
+from pymultus.net.netlink import RTPROT_BOOT
 from pymultus.net.netlink import Netlink
 from pymultus.net.netlink import NetlinkFailure
 from pymultus.net.netlink import attr
 from pymultus.net.netlink import attr_u32
 from pymultus.net.netlink import parse_attrs
 from pymultus.net.netlink import text
+from pymultus.net.netlink import u32
 
-__all__ = ["NetlinkError", "RouteEntry", "Rtnl"]
-
-RTM_GETLINK: Final = 18
-RTM_NEWROUTE: Final = 24
-RTM_DELROUTE: Final = 25
-RTM_GETROUTE: Final = 26
-IFLA_IFNAME: Final = 3
-RTA_DST: Final = 1
-RTA_OIF: Final = 4
-RTA_GATEWAY: Final = 5
-RTA_PRIORITY: Final = 6
-RTA_TABLE: Final = 15
-RT_TABLE_MAIN: Final = 254
-RTPROT_BOOT: Final = 3
 RT_SCOPE_UNIVERSE: Final = 0
-RTN_UNICAST: Final = 1
-
-_RTMSG = struct.Struct("=BBBBBBBBI")
-_IFINFO = struct.Struct("=BxHiII")
 #: The kernel refused a request (``errno`` as the kernel answered it).
 NetlinkError = NetlinkFailure
 
@@ -81,11 +78,11 @@ class Rtnl(Netlink):
 
     def links(self) -> dict[int, str]:
         """Interface index → name."""
-        payload = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+        payload = IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
         names: dict[int, str] = {}
         for _kind, body in self.dump(RTM_GETLINK, payload):
-            _fam, _type, index, _flags, _change = _IFINFO.unpack_from(body, 0)
-            names[index] = text(parse_attrs(body, _IFINFO.size).get(IFLA_IFNAME))
+            _fam, _type, index, _flags, _change = IFINFOMSG.unpack_from(body, 0)
+            names[index] = text(parse_attrs(body, IFINFOMSG.size).get(IFLA_IFNAME))
         return names
 
     def routes(
@@ -95,7 +92,7 @@ class Rtnl(Netlink):
         :attr:`RouteEntry.table`), or only of ``table``; only the default routes
         (``dst_len`` 0) with ``default_only``."""
         header_table = 0 if table is None else min(table, 255)
-        payload = _RTMSG.pack(family, 0, 0, 0, header_table, 0, 0, 0, 0)
+        payload = RTMSG.pack(family, 0, 0, 0, header_table, 0, 0, 0, 0)
         if table is not None and self.strict:
             payload += attr_u32(RTA_TABLE, table)
         out: list[RouteEntry] = []
@@ -106,19 +103,17 @@ class Rtnl(Netlink):
                 return out  # the kernel's filter: no such table (so no routes in it)
             raise
         for _kind, body in answer:
-            fam, dst_len, _src_len, tos, rtable, proto, scope, rtype, _fl = _RTMSG.unpack_from(
+            fam, dst_len, _src_len, tos, rtable, proto, scope, rtype, _fl = RTMSG.unpack_from(
                 body, 0
             )
             if default_only and dst_len != 0:
                 continue
-            attrs = parse_attrs(body, _RTMSG.size)
+            attrs = parse_attrs(body, RTMSG.size)
             if RTA_TABLE in attrs:
-                (rtable,) = struct.unpack("=I", attrs[RTA_TABLE][:4])
+                rtable = u32(attrs[RTA_TABLE])
             if table is not None and rtable != table:
                 continue
-            prio = (
-                struct.unpack("=I", attrs[RTA_PRIORITY][:4])[0] if RTA_PRIORITY in attrs else None
-            )
+            prio = u32(attrs[RTA_PRIORITY]) if RTA_PRIORITY in attrs else None
             out.append(
                 RouteEntry(
                     family=fam,
@@ -132,7 +127,7 @@ class Rtnl(Netlink):
                     gateway=str(ipaddress.ip_address(attrs[RTA_GATEWAY]))
                     if RTA_GATEWAY in attrs
                     else "",
-                    oif=struct.unpack("=I", attrs[RTA_OIF][:4])[0] if RTA_OIF in attrs else 0,
+                    oif=u32(attrs.get(RTA_OIF)),
                     priority=prio,
                 )
             )
@@ -140,7 +135,7 @@ class Rtnl(Netlink):
 
     def delete_route(self, r: RouteEntry) -> None:
         """Delete exactly this route (as dumped)."""
-        payload = _RTMSG.pack(
+        payload = RTMSG.pack(
             r.family, r.dst_len, 0, r.tos, min(r.table, 255), r.protocol, r.scope, r.type, 0
         )
         payload += attr_u32(RTA_TABLE, r.table)
@@ -158,7 +153,7 @@ class Rtnl(Netlink):
         """``ip route add default via <gateway> dev <oif>`` (EEXIST when one is there)."""
         gw = ipaddress.ip_address(gateway)
         family = socket.AF_INET if gw.version == 4 else socket.AF_INET6
-        payload = _RTMSG.pack(
+        payload = RTMSG.pack(
             family, 0, 0, 0, min(table, 255), RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0
         )
         payload += attr_u32(RTA_TABLE, table)

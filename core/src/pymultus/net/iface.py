@@ -7,12 +7,14 @@ to the first gateway of the route's family. :func:`check_addresses` and
 :func:`check_routes` are the ``ValidateExpected*`` helpers CHECK uses. Failures are
 :class:`~pymultus.cni.errors.CniError` (code 999) worded as the reference's.
 
-Call them with the thread inside the container's namespace (``ns.entered``) and an
-netlink socket made there (:func:`pymultus.net.ns.open_netlink`): the ``disable_ipv6`` sysctls are read through ``/proc/sys``.
+Call them with the thread inside the container's namespace (``ns.entered``) and a
+netlink socket made there (:func:`pymultus.net.ns.open_netlink`): the ``disable_ipv6``
+sysctls are read through ``/proc/sys``.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import struct
@@ -38,6 +40,8 @@ from pymultus.net.netlink import NLM_F_ACK
 from pymultus.net.netlink import NLM_F_CREATE
 from pymultus.net.netlink import NLM_F_EXCL
 from pymultus.net.netlink import NLM_F_REQUEST
+from pymultus.net.netlink import RTM_GETADDR
+from pymultus.net.netlink import RTM_NEWADDR
 from pymultus.net.netlink import Netlink
 from pymultus.net.netlink import attr
 from pymultus.net.netlink import parse_attrs
@@ -54,8 +58,6 @@ DAD_TIMEOUT = 10.0
 DAD_POLL = 0.05
 #: ``netlink.Scope.String()``.
 _SCOPES = {0: "universe", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
-RTM_NEWADDR = 20
-RTM_GETADDR = 22
 IFA_ADDRESS = 1
 IFA_LOCAL = 2
 IFA_BROADCAST = 4
@@ -119,9 +121,15 @@ def list_addresses(nl: Netlink, index: int) -> list[tuple[IP, int, int]]:
     """``(ip, prefixlen, flags)`` of every address on the link (flags: ``IFA_FLAGS``)."""
     import ipaddress
 
-    out = []
+    out: list[tuple[IP, int, int]] = []
     request = _IFADDR.pack(socket.AF_UNSPEC, 0, 0, 0, index)  # the kernel filters by index
-    for _kind, body in nl.dump(RTM_GETADDR, request):
+    try:
+        answer = nl.dump(RTM_GETADDR, request)
+    except NetlinkFailure as exc:
+        if exc.errno == errno.ENODEV:
+            return out  # the kernel's filter: no such link (any more)
+        raise
+    for _kind, body in answer:
         _family, plen, hflags, _scope, aindex = _IFADDR.unpack_from(body, 0)
         if aindex != index:
             continue

@@ -12,14 +12,19 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pymultus.net.netlink import IFINFOMSG
+from pymultus.net.netlink import IFLA_IFNAME
 from pymultus.net.netlink import NLM_F_ACK
 from pymultus.net.netlink import NLM_F_CREATE
 from pymultus.net.netlink import NLM_F_EXCL
 from pymultus.net.netlink import NLM_F_REQUEST
+from pymultus.net.netlink import RTM_DELLINK
+from pymultus.net.netlink import RTM_GETLINK
+from pymultus.net.netlink import RTM_NEWLINK
+from pymultus.net.netlink import RTM_SETLINK
 from pymultus.net.netlink import Netlink
 from pymultus.net.netlink import NetlinkFailure
 from pymultus.net.netlink import attr
@@ -30,7 +35,29 @@ from pymultus.net.netlink import parse_attrs
 from pymultus.net.netlink import text
 from pymultus.net.netlink import u32
 
-__all__ = ["Link", "LinkNotFound", "NetlinkFailure"]  # NetlinkFailure: plugins catch it here
+__all__ = [  # NetlinkFailure is re-exported: plugins catch it as link.NetlinkFailure
+    "IFF_ALLMULTI",
+    "IFF_PROMISC",
+    "IFF_UP",
+    "MACVLAN_MODES",
+    "Link",
+    "LinkNotFound",
+    "NetlinkFailure",
+    "create_link",
+    "create_macvlan",
+    "delete_link",
+    "find_link",
+    "get_link",
+    "rename_link",
+    "set_alias",
+    "set_down",
+    "set_flag",
+    "set_mac",
+    "set_mtu",
+    "set_txqlen",
+    "set_up",
+    "temp_name",
+]
 
 IFF_UP = 0x1
 IFF_PROMISC = 0x100
@@ -42,12 +69,7 @@ _MACVLAN_MODE_NAMES = {bit: name for name, bit in _MACVLAN_MODE_BITS.items()}
 #: ``IF_OPER_*`` as ``ip link`` (and pyroute2) name them.
 _OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
 
-RTM_NEWLINK = 16
-RTM_DELLINK = 17
-RTM_GETLINK = 18
-RTM_SETLINK = 19
 IFLA_ADDRESS = 1
-IFLA_IFNAME = 3
 IFLA_MTU = 4
 IFLA_LINK = 5
 IFLA_TXQLEN = 13
@@ -63,7 +85,6 @@ IFLA_MACVLAN_MODE = 1
 IFLA_MACVLAN_BC_QUEUE_LEN = 7
 #: A lookup's answer leaves out the statistics (half the message, never read here).
 RTEXT_FILTER_SKIP_STATS = 1 << 3
-_IFINFO = struct.Struct("=BxHiII")
 
 
 class LinkNotFound(NetlinkFailure):
@@ -87,7 +108,7 @@ class Link:
     #: ``IFLA_INFO_KIND`` (``macvlan``, ``veth``...), ``""`` when none.
     kind: str
     operstate: str
-    #: ``IFLA_LINK``: the parent (master) index, 0 when none.
+    #: ``IFLA_LINK``: the lower device's index (a macvlan's parent, a veth's peer), 0 when none.
     parent_index: int
     #: For a macvlan: ``bridge``, ``private``, ``vepa``, ``passthru`` or ``source``.
     macvlan_mode: str
@@ -103,8 +124,8 @@ class Link:
     @classmethod
     def from_message(cls, body: bytes) -> Link:
         """Decode an ``RTM_NEWLINK`` body."""
-        _family, _type, index, flags, _change = _IFINFO.unpack_from(body, 0)
-        attrs = parse_attrs(body, _IFINFO.size)
+        _family, _type, index, flags, _change = IFINFOMSG.unpack_from(body, 0)
+        attrs = parse_attrs(body, IFINFOMSG.size)
         info = parse_attrs(attrs.get(IFLA_LINKINFO, b""))
         kind = text(info.get(IFLA_INFO_KIND))
         mode = ""
@@ -130,7 +151,7 @@ class Link:
 
 
 def _ifinfo(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
-    return _IFINFO.pack(socket.AF_UNSPEC, 0, index, flags, change)
+    return IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, flags, change)
 
 
 def _by(name: str | None, index: int | None) -> bytes:

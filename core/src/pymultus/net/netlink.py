@@ -43,6 +43,34 @@ SOL_NETLINK: Final = 270
 NETLINK_GET_STRICT_CHK: Final = 12
 #: Go's netlinksafe retries an interrupted dump this many times in all.
 DUMP_TRIES: Final = 5
+#: Go's netlink gives up on a receive after this long (the kernel answers in microseconds).
+TIMEOUT: Final = 60.0
+#: Types below this are netlink's own (``NLMSG_NOOP``, ``NLMSG_OVERRUN``...), not data.
+NLMSG_MIN_TYPE: Final = 0x10
+
+# The rtnetlink numbers more than one module uses (linux/rtnetlink.h, linux/if_link.h).
+RTM_NEWLINK: Final = 16
+RTM_DELLINK: Final = 17
+RTM_GETLINK: Final = 18
+RTM_SETLINK: Final = 19
+RTM_NEWADDR: Final = 20
+RTM_GETADDR: Final = 22
+RTM_NEWROUTE: Final = 24
+RTM_DELROUTE: Final = 25
+RTM_GETROUTE: Final = 26
+IFLA_IFNAME: Final = 3
+RTA_DST: Final = 1
+RTA_OIF: Final = 4
+RTA_GATEWAY: Final = 5
+RTA_PRIORITY: Final = 6
+RTA_TABLE: Final = 15
+RT_TABLE_MAIN: Final = 254
+RTPROT_BOOT: Final = 3
+RTN_UNICAST: Final = 1
+#: ``struct ifinfomsg``: family, (pad), type, index, flags, change.
+IFINFOMSG: Final = struct.Struct("=BxHiII")
+#: ``struct rtmsg``: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
+RTMSG: Final = struct.Struct("=BBBBBBBBI")
 
 HEADER: Final = struct.Struct("=IHHII")
 _ATTR = struct.Struct("=HH")
@@ -72,6 +100,7 @@ class DumpInterrupted(NetlinkFailure):
 
 
 def align(n: int) -> int:
+    """Netlink pads messages and attributes to 4 bytes."""
     return (n + 3) & ~3
 
 
@@ -82,6 +111,7 @@ def attr(kind: int, payload: bytes) -> bytes:
 
 
 def attr_u32(kind: int, value: int) -> bytes:
+    """A native-endian u32 attribute (Go's ``nl.Uint32Attr``)."""
     return attr(kind, _U32.pack(value))
 
 
@@ -91,6 +121,7 @@ def attr_str(kind: int, value: str) -> bytes:
 
 
 def nested(kind: int, parts: Iterable[bytes]) -> bytes:
+    """An attribute holding attributes (flagged ``NLA_F_NESTED``, as iproute2 sends it)."""
     return attr(kind | NLA_F_NESTED, b"".join(parts))
 
 
@@ -108,10 +139,12 @@ def parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
 
 
 def u32(payload: bytes | None) -> int:
+    """A u32 attribute's value; 0 when it is missing or short (Go reads zero values)."""
     return _U32.unpack_from(payload)[0] if payload and len(payload) >= 4 else 0
 
 
 def text(payload: bytes | None) -> str:
+    """A string attribute up to its NUL; ``""`` when missing."""
     return payload.split(b"\0", 1)[0].decode(errors="replace") if payload else ""
 
 
@@ -123,7 +156,8 @@ class Netlink:
     """A NETLINK_ROUTE socket in the namespace of the thread that made it.
 
     Not thread-safe: one request at a time, from one thread (each plugin call opens its
-    own; opening costs ~0.01 ms).
+    own; opening costs ~0.01 ms). Failures of the socket itself (a timeout, ``ENOBUFS``)
+    are :class:`NetlinkFailure` too.
     """
 
     def __init__(self) -> None:
@@ -136,6 +170,7 @@ class Netlink:
                 self.sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
             except OSError:
                 self.strict = False  # before Linux 4.20: dumps are filtered here only
+            self.sock.settimeout(TIMEOUT)
         except BaseException:
             self.sock.close()
             raise
@@ -173,7 +208,12 @@ class Netlink:
     def _exchange(self, msg_type: int, flags: int, payload: bytes) -> list[Message]:
         self.seq += 1
         seq = self.seq
-        self.sock.send(HEADER.pack(HEADER.size + len(payload), msg_type, flags, seq, 0) + payload)
+        try:
+            self.sock.send(
+                HEADER.pack(HEADER.size + len(payload), msg_type, flags, seq, 0) + payload
+            )
+        except OSError as exc:
+            raise NetlinkFailure(exc.errno or errno.EIO) from None
         single = not flags & (NLM_F_ACK | NLM_F_DUMP)
         out: list[Message] = []
         interrupted = False
@@ -190,22 +230,36 @@ class Netlink:
                     continue  # an answer to an earlier, abandoned request
                 interrupted = interrupted or bool(mflags & NLM_F_DUMP_INTR)
                 if kind == NLMSG_DONE:
+                    # A dump that failed in the kernel says why here (Go reads it too).
+                    code = _ERRNO.unpack_from(body, 0)[0] if len(body) >= 4 else 0
+                    if code:
+                        raise NetlinkFailure(-code)
                     if interrupted:
                         raise _Interrupted()
                     return out
                 if kind == NLMSG_ERROR:
+                    if len(body) < 4:
+                        raise NetlinkFailure(errno.EPROTO, "malformed netlink message")
                     (code,) = _ERRNO.unpack_from(body, 0)
                     if code:
                         raise NetlinkFailure(-code)
                     return out  # the ACK
+                if kind < NLMSG_MIN_TYPE:
+                    continue
                 out.append((kind, body))
                 if single:
                     return out
 
     def _recv(self) -> bytes:
-        """One datagram, whole: a larger one than the buffer grows the buffer first."""
-        size = self.sock.recv_into(self._buf, 0, socket.MSG_PEEK | socket.MSG_TRUNC)
-        if size > len(self._buf):
-            self._buf = bytearray(size)
-        size = self.sock.recv_into(self._buf)
+        """One datagram, whole: a larger one than the buffer grows the buffer first (the
+        peek copies one byte and reports the datagram's length)."""
+        try:
+            size = self.sock.recv_into(self._buf, 1, socket.MSG_PEEK | socket.MSG_TRUNC)
+            if size > len(self._buf):
+                self._buf = bytearray(size)
+            size = self.sock.recv_into(self._buf)
+        except TimeoutError:
+            raise NetlinkFailure(errno.ETIMEDOUT) from None
+        except OSError as exc:
+            raise NetlinkFailure(exc.errno or errno.EIO) from None
         return bytes(memoryview(self._buf)[:size])

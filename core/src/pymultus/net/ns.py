@@ -165,8 +165,15 @@ def open_netlink(netns: Target | None = None) -> Netlink:
 
     if netns is None:
         return Netlink()
-    with entered(netns):
-        return Netlink()
+    nl: Netlink | None = None
+    try:
+        with entered(netns):
+            nl = Netlink()
+    except BaseException:
+        if nl is not None:
+            nl.close()  # made, but coming back home failed
+        raise
+    return nl
 
 
 def open_iproute(netns: Target | None = None) -> IPRoute:

@@ -3,9 +3,9 @@ reference's ``RouteAddEcmp`` does."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
-import struct
 from dataclasses import dataclass
 
 from pymultus.net.gotypes import IP
@@ -13,24 +13,25 @@ from pymultus.net.link import get_link
 from pymultus.net.netlink import NLM_F_ACK
 from pymultus.net.netlink import NLM_F_CREATE
 from pymultus.net.netlink import NLM_F_REQUEST
+from pymultus.net.netlink import RT_TABLE_MAIN
+from pymultus.net.netlink import RTA_DST
+from pymultus.net.netlink import RTA_GATEWAY
+from pymultus.net.netlink import RTA_OIF
+from pymultus.net.netlink import RTA_PRIORITY
+from pymultus.net.netlink import RTA_TABLE
+from pymultus.net.netlink import RTM_GETROUTE
+from pymultus.net.netlink import RTM_NEWROUTE
+from pymultus.net.netlink import RTMSG
+from pymultus.net.netlink import RTN_UNICAST
+from pymultus.net.netlink import RTPROT_BOOT
 from pymultus.net.netlink import Netlink
+from pymultus.net.netlink import NetlinkFailure
 from pymultus.net.netlink import attr
 from pymultus.net.netlink import attr_u32
 from pymultus.net.netlink import parse_attrs
 from pymultus.net.netlink import u32
 
-RT_TABLE_MAIN = 254
 RTM_F_CLONED = 0x200
-RTPROT_BOOT = 3
-RTN_UNICAST = 1
-RTM_NEWROUTE = 24
-RTM_GETROUTE = 26
-RTA_DST = 1
-RTA_OIF = 4
-RTA_GATEWAY = 5
-RTA_PRIORITY = 6
-RTA_TABLE = 15
-_RTMSG = struct.Struct("=BBBBBBBBI")
 
 
 class NoDefaultRoute(LookupError):
@@ -61,10 +62,8 @@ class RouteEntry:
     @classmethod
     def from_message(cls, body: bytes) -> RouteEntry:
         """Decode an ``RTM_NEWROUTE`` body."""
-        family, dst_len, _src, _tos, table, _proto, scope, _type, flags = _RTMSG.unpack_from(
-            body, 0
-        )
-        attrs = parse_attrs(body, _RTMSG.size)
+        family, dst_len, _src, _tos, table, _proto, scope, _type, flags = RTMSG.unpack_from(body, 0)
+        attrs = parse_attrs(body, RTMSG.size)
         dst = attrs.get(RTA_DST)
         gw = attrs.get(RTA_GATEWAY)
         return cls(
@@ -84,11 +83,17 @@ def list_routes(nl: Netlink, family: int = socket.AF_UNSPEC) -> list[RouteEntry]
     """Routes of the main table, cloned (cache) entries left out, in dump order — what
     vishvananda/netlink's ``RouteList`` returns. One dump (the kernel filters by table),
     retried if interrupted."""
-    request = _RTMSG.pack(family, 0, 0, 0, RT_TABLE_MAIN, 0, 0, 0, 0)
+    request = RTMSG.pack(family, 0, 0, 0, RT_TABLE_MAIN, 0, 0, 0, 0)
     if nl.strict:
         request += attr_u32(RTA_TABLE, RT_TABLE_MAIN)
-    out = []
-    for _kind, body in nl.dump(RTM_GETROUTE, request):
+    out: list[RouteEntry] = []
+    try:
+        answer = nl.dump(RTM_GETROUTE, request)
+    except NetlinkFailure as exc:
+        if exc.errno == errno.ENOENT:
+            return out  # the kernel's filter: no main table yet (a new namespace, lo down)
+        raise
+    for _kind, body in answer:
         entry = RouteEntry.from_message(body)
         if entry.flags & RTM_F_CLONED or entry.table != RT_TABLE_MAIN:
             continue
@@ -123,9 +128,12 @@ def add_route(
     request, ack, create - neither exclusive nor replace, so an equal-cost route next
     to an existing one is added."""
     family = socket.AF_INET if dst.version == 4 else socket.AF_INET6
+    # Go converts with uint8()/uint32(): out-of-range values wrap, never fail to encode.
+    table = (table or 0) & 0xFFFFFFFF
     header_table = RT_TABLE_MAIN if not table else (table if table < 256 else 0)
+    scope = (scope or 0) & 0xFF
     parts = [
-        _RTMSG.pack(family, prefixlen, 0, 0, header_table, RTPROT_BOOT, scope or 0, RTN_UNICAST, 0),
+        RTMSG.pack(family, prefixlen, 0, 0, header_table, RTPROT_BOOT, scope, RTN_UNICAST, 0),
         attr(RTA_DST, dst.packed),
     ]
     if table:
@@ -134,5 +142,5 @@ def add_route(
         parts.append(attr(RTA_GATEWAY, gateway.packed))
     parts.append(attr_u32(RTA_OIF, oif))
     if priority > 0:
-        parts.append(attr_u32(RTA_PRIORITY, priority))
+        parts.append(attr_u32(RTA_PRIORITY, priority & 0xFFFFFFFF))
     nl.request(RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, b"".join(parts))
