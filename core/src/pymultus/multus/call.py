@@ -78,6 +78,7 @@ class Call:
         self.log = MultusLog(
             level=self.conf.log_level,
             log_file=self.conf.log_file,
+            rotation=self.conf.log_rotation,
             to_stderr=self.conf.log_to_stderr,
             container_id=req.container_id,
             sink=extras.get("log_sink"),

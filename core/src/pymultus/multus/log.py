@@ -3,8 +3,9 @@
 Levels from most to least verbose: ``debug`` > ``verbose`` > ``error`` > ``panic``
 (the default, which logs nothing but panics). Each line is
 ``<RFC3339 time> [<level>] [<container id> <pod> <network>] <message>``; warnings are
-error-level lines starting ``warning:`` as in Multus. Lines go to ``logFile`` (appended)
-and, when ``logToStderr``, to stderr — never to stdout, which carries the CNI answer.
+error-level lines starting ``warning:`` as in Multus. Lines go to ``logFile`` (appended,
+rotated by ``logOptions``: :mod:`pymultus.multus.logfile`) and, when ``logToStderr``, to
+stderr — never to stdout, which carries the CNI answer.
 A daemon may pass ``extras["log_sink"]`` (``callable(level, line)``) to take them.
 """
 
@@ -15,6 +16,9 @@ import sys
 from collections.abc import Callable
 from typing import IO
 from typing import Final
+
+from pymultus.multus.logfile import RotatingLogFile
+from pymultus.multus.logfile import RotationPolicy
 
 _RANK: Final = {"debug": 3, "verbose": 2, "error": 1, "panic": 0}
 
@@ -27,6 +31,7 @@ class MultusLog:
         *,
         level: str = "panic",
         log_file: str = "",
+        rotation: RotationPolicy | None = None,
         to_stderr: bool = True,
         container_id: str = "",
         pod: str = "",
@@ -36,6 +41,7 @@ class MultusLog:
     ) -> None:
         self.level = level if level in _RANK else "panic"
         self.log_file = log_file
+        self.rotation = rotation or RotationPolicy()
         self.to_stderr = to_stderr
         self.container_id = container_id
         self.pod = pod
@@ -48,6 +54,7 @@ class MultusLog:
         other = MultusLog(
             level=self.level,
             log_file=self.log_file,
+            rotation=self.rotation,
             to_stderr=self.to_stderr,
             container_id=self.container_id,
             pod=pod or self.pod,
@@ -80,9 +87,8 @@ class MultusLog:
         if self.log_file and not out.file_failed:
             try:
                 if out.fh is None:
-                    out.fh = open(self.log_file, "a", encoding="utf-8")  # noqa: SIM115
+                    out.fh = RotatingLogFile(self.log_file, self.rotation)
                 out.fh.write(line + "\n")
-                out.fh.flush()
             except OSError as exc:
                 out.file_failed = True
                 out.stderr_write(f"{now} [error] cannot write log file {self.log_file}: {exc}")
@@ -118,7 +124,7 @@ class _Output:
 
     def __init__(self, stderr: IO[str] | None) -> None:
         self.stderr = stderr
-        self.fh: IO[str] | None = None
+        self.fh: RotatingLogFile | None = None
         self.file_failed = False
         self.lines: list[str] = []
 

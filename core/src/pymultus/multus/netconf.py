@@ -19,6 +19,7 @@ from pymultus.cni.errors import UNSUPPORTED_FIELD
 from pymultus.cni.errors import CniError
 from pymultus.cni.jsonenc import json_type_name
 from pymultus.cni.netconf import NetworkConfigList
+from pymultus.multus.logfile import RotationPolicy
 
 DEFAULT_CNI_DIR: Final = "/var/lib/cni/multus"
 DEFAULT_CONF_DIR: Final = "/etc/cni/multus/net.d"
@@ -91,6 +92,34 @@ def _dict(obj: dict[str, Any], key: str) -> dict[str, Any]:
     return {} if value is None else dict(value)
 
 
+def _log_rotation(options: dict[str, Any]) -> RotationPolicy:
+    """``logOptions``: ``maxSize`` (MB), ``maxAge`` (days), ``maxBackups``, ``compress``."""
+
+    def count(key: str, default: int) -> int:
+        value = options.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise conf_error(
+                f'failed to load netconf: "logOptions.{key}" must be a whole number >= 0, '
+                f"got {json.dumps(value)}"
+            )
+        return value
+
+    compress = options.get("compress", True)
+    if not isinstance(compress, bool):
+        raise conf_error(
+            f'failed to load netconf: "logOptions.compress" must be true or false, '
+            f"got {json.dumps(compress)}"
+        )
+    return RotationPolicy(
+        max_size_mb=count("maxSize", 100),
+        max_age_days=count("maxAge", 5),
+        max_backups=count("maxBackups", 5),
+        compress=compress,
+    )
+
+
 @dataclass
 class MultusConf:
     """The parsed netconf. Field names follow Multus's keys (see the module docstring)."""
@@ -111,6 +140,8 @@ class MultusConf:
     log_level: str = "panic"
     log_to_stderr: bool = True
     log_options: dict[str, Any] = field(default_factory=dict)
+    #: ``logOptions`` as the log file's rotation (Multus's defaults when absent).
+    log_rotation: RotationPolicy = field(default_factory=RotationPolicy)
     namespace_isolation: bool = False
     global_namespaces: list[str] = field(default_factory=lambda: list(DEFAULT_GLOBAL_NAMESPACES))
     system_namespaces: list[str] = field(default_factory=lambda: list(DEFAULT_SYSTEM_NAMESPACES))
@@ -153,6 +184,7 @@ def load_netconf(config: dict[str, Any]) -> MultusConf:
         conf.warnings.append(f"cannot set logging level to {level}; keeping panic")
     conf.log_to_stderr = _bool(config, "logToStderr", True)
     conf.log_options = _dict(config, "logOptions")
+    conf.log_rotation = _log_rotation(conf.log_options)
     conf.namespace_isolation = _bool(config, "namespaceIsolation")
     conf.global_namespaces = _global_namespaces(config)
     conf.system_namespaces = _str_list(config, "systemNamespaces", DEFAULT_SYSTEM_NAMESPACES)
