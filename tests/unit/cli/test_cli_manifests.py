@@ -164,3 +164,18 @@ def test_pod_selection_and_duplicates() -> None:
     ((first, later),) = source.duplicates
     assert (first.location.document, later.location.document) == (3, 4)
     assert source.nad_object("a", "lan") is later
+
+
+def test_nad_annotations_that_are_not_a_map_read_as_none() -> None:
+    """A NAD whose ``metadata.annotations`` is a list (the API would refuse it) still
+    plans: ``validate`` reports the shape, ``dry-run`` must not crash on it."""
+    text = (
+        (NAD % ("lan", ", annotations: [a, b]"))
+        + "---\n"
+        + (NAD % ("res", ", annotations: {k8s.v1.cni.cncf.io/resourceName: 7}"))
+    )
+    source = ManifestSource(loads_manifests(text, "nads.yaml", default_namespace="ns1"))
+    lan = source.get_nad("ns1", "lan")
+    assert lan is not None and lan.annotations == {} and '"macvlan"' in lan.config
+    res = source.get_nad("ns1", "res")
+    assert res is not None and res.annotations == {"k8s.v1.cni.cncf.io/resourceName": "7"}

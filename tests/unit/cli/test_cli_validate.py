@@ -320,6 +320,178 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[st
     assert code == 1 and doc["files"] == ["<stdin>"] and len(doc["errors"]) == 17
 
 
+# -- workloads whose pods would share a fixed address ---------------------------------------
+
+STATIC_NAD = {
+    "apiVersion": "k8s.cni.cncf.io/v1",
+    "kind": NAD,
+    "metadata": {"name": "lan", "namespace": "default"},
+    "spec": {
+        "config": json.dumps(
+            {
+                "cniVersion": "1.0.0",
+                "name": "lan",
+                "plugins": [
+                    {
+                        "type": "macvlan",
+                        "master": "eth1",
+                        "capabilities": {"ips": True},
+                        "ipam": {"type": "static", "addresses": [{"address": "192.0.2.5/24"}]},
+                    }
+                ],
+            }
+        )
+    },
+}
+PLAIN_NAD = {
+    **STATIC_NAD,
+    "metadata": {"name": "plain", "namespace": "default"},
+    "spec": {
+        "config": json.dumps(
+            {
+                "cniVersion": "1.0.0",
+                "name": "plain",
+                "type": "macvlan",
+                "master": "eth1",
+                "capabilities": {"ips": True},
+                "ipam": {"type": "static"},
+            }
+        )
+    },
+}
+IPS = [{"name": "plain", "ips": ["192.0.2.10/24"]}]
+SHARED_PATH = 'spec.template.metadata.annotations["k8s.v1.cni.cncf.io/networks"][0]'
+
+
+def workload(kind: str, networks: Any, **spec: Any) -> dict[str, Any]:
+    template = {
+        "metadata": {"annotations": {"k8s.v1.cni.cncf.io/networks": json.dumps(networks)}},
+        "spec": {"containers": [{"name": "c", "image": "registry.example/app:1"}]},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": "app", "namespace": "default"},
+        "spec": {**spec, "template": template},
+    }
+
+
+def write_objects(tmp_path: Path, *objs: dict[str, Any]) -> str:
+    path = tmp_path / "objects.yaml"
+    path.write_text(yaml.safe_dump_all([STATIC_NAD, PLAIN_NAD, *objs]))
+    return str(path)
+
+
+def test_replicas_with_annotation_ips_warn_and_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_objects(tmp_path, workload("Deployment", IPS, replicas=3))
+    code, doc = validate_json(["-f", path], monkeypatch, capsys)
+    assert code == 0 and doc["ok"] is True and doc["errors"] == []
+    (warning,) = doc["warnings"]
+    assert warning["message"] == (
+        "Deployment default/app runs 3 replicas from one pod template, and each of them "
+        "gets the same ips 192.0.2.10/24 (annotation) on net1 (default/plain): they will "
+        "conflict"
+    )
+    assert warning["details"].startswith("give each pod its own: an allocating IPAM")
+    where = warning["location"]
+    assert (where["file"], where["document"], where["object"], where["path"]) == (
+        path,
+        2,
+        "Deployment default/app",
+        SHARED_PATH,
+    )
+    # text: one warning line with file, document, object and JSON path; still valid
+    code, out, err = run_cli(["validate", "-f", path, "--cni-path", BIN], monkeypatch, capsys)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        f"warning: {path}[2] Deployment default/app: {SHARED_PATH}: {warning['message']}: "
+        f"{warning['details']}",
+        "1 file valid: 1 Deployment, 2 NetworkAttachmentDefinitions, 4 plugin configs (1 warning)",
+    ]
+
+
+def test_one_replica_or_allocated_addresses_do_not_warn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_objects(tmp_path, workload("Deployment", IPS, replicas=1))
+    code, doc = validate_json(["-f", path], monkeypatch, capsys)
+    assert (code, doc["warnings"]) == (0, [])
+    path = write_objects(tmp_path, workload("Deployment", [{"name": "plain"}], replicas=3))
+    code, doc = validate_json(["-f", path], monkeypatch, capsys)
+    assert (code, doc["warnings"]) == (0, [])
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "one",
+            "annotations": {"k8s.v1.cni.cncf.io/networks": json.dumps(IPS)},
+        },
+        "spec": {"containers": [{"name": "c", "image": "registry.example/app:1"}]},
+    }
+    code, doc = validate_json(["-f", write_objects(tmp_path, pod)], monkeypatch, capsys)
+    assert (code, doc["warnings"]) == (0, [])
+
+
+def test_daemonset_with_static_ipam_addresses_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    networks = [{"name": "plain"}, {"name": "lan", "interface": "lan0"}]
+    path = write_objects(tmp_path, workload("DaemonSet", networks))
+    code, doc = validate_json(["-f", path], monkeypatch, capsys)
+    assert code == 0 and doc["ok"] is True
+    (warning,) = doc["warnings"]
+    assert warning["message"] == (
+        "DaemonSet default/app runs one pod per node from one pod template, and each of "
+        "them gets the same static address 192.0.2.5/24 (ipam of macvlan) on lan0 "
+        "(default/lan): they will conflict"
+    )
+    assert warning["location"]["path"] == SHARED_PATH.replace("[0]", "[1]")
+    # the NAD's addresses are known only when the NAD is among the files
+    (tmp_path / "only.yaml").write_text(yaml.safe_dump(workload("DaemonSet", networks)))
+    code, doc = validate_json(["-f", str(tmp_path / "only.yaml")], monkeypatch, capsys)
+    assert (code, doc["warnings"]) == (0, [])
+
+
+def test_shared_address_warning_is_dry_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_objects(tmp_path, workload("StatefulSet", IPS, replicas=2))
+    _, validated = validate_json(["-f", path], monkeypatch, capsys)
+    code, out, _ = run_cli(
+        ["dry-run", "-f", path, "--bin-dir", BIN, "--cni-path", BIN, "-o", "json"],
+        monkeypatch,
+        capsys,
+    )
+    planned = json.loads(out)
+    assert code == 0
+    assert [(w["message"], w["details"]) for w in validated["warnings"]] == [
+        (w["message"], w["details"]) for w in planned["warnings"]
+    ]
+
+
+def test_shared_address_warning_quiet_and_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_objects(tmp_path, workload("Deployment", IPS, replicas=3))
+    # --quiet hides warnings like every other non-error line: nothing, exit 0
+    assert run_cli(["validate", "-q", "-f", path, "--cni-path", BIN], monkeypatch, capsys) == (
+        0,
+        "",
+        "",
+    )
+    # a document keeps them (it is the result)
+    code, out, _ = run_cli(
+        ["validate", "-q", "-f", path, "--cni-path", BIN, "-o", "yaml"], monkeypatch, capsys
+    )
+    doc = yaml.safe_load(out)
+    assert code == 0 and doc["ok"] is True and doc["errors"] == []
+    (warning,) = doc["warnings"]
+    assert warning["location"]["path"] == SHARED_PATH
+    assert warning["message"].startswith("Deployment default/app runs 3 replicas")
+
+
 # -- the CRD schema ----------------------------------------------------------------------------
 
 

@@ -16,7 +16,11 @@ What is checked, per document of every ``-f`` file:
   plugin's, never restated here), else a binary in ``--bin-dir`` + ``--cni-path``
   (existence only).
 - **Pods and workloads** (Deployment, ...): the ``k8s.v1.cni.cncf.io/networks`` and
-  ``v1.multus-cni.io/default-network`` annotations, by the meta-plugin's own parser.
+  ``v1.multus-cni.io/default-network`` annotations, by the meta-plugin's own parser. A
+  workload running several pods from its template (replicas > 1, DaemonSet, parallel
+  Job) whose interfaces get a fixed IP or MAC (the selection's ``ips``/``mac``, a static
+  IPAM's ``addresses`` or a ``mac`` key in a selected NAD among the files) is a warning,
+  as in ``pymultus dry-run`` (:mod:`pymultus.cli.replicas`): every pod gets the same.
 - **CNI documents** (``.conf``/``.conflist``/JSON without ``kind``): the meta-plugin's
   netconf (type ``pymultus``) by its loader, anything else as a conf or conflist.
 
@@ -60,10 +64,12 @@ from pymultus.multus.manifests import Document
 from pymultus.multus.manifests import Location
 from pymultus.multus.manifests import ManifestObject
 from pymultus.multus.manifests import Manifests
+from pymultus.multus.manifests import ManifestSource
 from pymultus.multus.manifests import Problem
 
 if TYPE_CHECKING:
     from pymultus.engine.registry import Registry
+    from pymultus.multus.annotations import NetworkSelection
 
 SCHEMA_VERSION: Final = 1
 NAD_API_VERSION: Final = f"{NAD_API_GROUP}/v1"
@@ -105,7 +111,8 @@ def register(sub: Any) -> None:
             "against the CRD schema and their embedded CNI JSON, each plugin's config through its\n"
             "own package (binaries: that they exist), conflists and the pymultus netconf as they\n"
             "are loaded, and the network selection annotations of pods. Every error names file,\n"
-            "document, object and JSON path; the exit status is 1 if there is any."
+            "document, object and JSON path; the exit status is 1 if there is any. A workload\n"
+            "whose pods would all get the same fixed IP or MAC is a warning (exit status 0)."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -257,6 +264,8 @@ class Validation:
     path: tuple[str, ...]
     schema: dict[str, Any]
     conf_dir: str | None = None
+    #: The NADs among the files, for what a workload's annotation selects.
+    source: ManifestSource | None = None
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
@@ -280,7 +289,9 @@ def validate_manifests(
     conf_dir: str | None = None,
 ) -> Validation:
     """Check every document; nothing is raised for bad input."""
-    v = Validation(registry, tuple(path), schema or BUILTIN_NAD_SCHEMA, conf_dir)
+    v = Validation(
+        registry, tuple(path), schema or BUILTIN_NAD_SCHEMA, conf_dir, ManifestSource(manifests)
+    )
     for problem in manifests.problems:
         v.errors.append(problem)
     for doc in manifests.documents:
@@ -506,6 +517,8 @@ def check_pod_annotations(v: Validation, obj: ManifestObject) -> None:
     if not isinstance(annotations, dict):
         v.error(obj.at(*base), "must be an object of strings")
         return
+    selections: list[NetworkSelection] = []
+    default: NetworkSelection | None = None
     for key in (NETWORKS_ANNOTATION, DEFAULT_NETWORK_ANNOTATION):
         if key not in annotations:
             continue
@@ -519,12 +532,83 @@ def check_pod_annotations(v: Validation, obj: ManifestObject) -> None:
             continue
         try:
             if key == NETWORKS_ANNOTATION:
-                parse_selection_annotation(value, default_namespace=obj.namespace, pod=obj.ref)
+                selections = parse_selection_annotation(
+                    value, default_namespace=obj.namespace, pod=obj.ref
+                )
             else:
-                parse_default_network(value, multus_namespace=DEFAULT_MULTUS_NAMESPACE, pod=obj.ref)
+                default = parse_default_network(
+                    value, multus_namespace=DEFAULT_MULTUS_NAMESPACE, pod=obj.ref
+                )
         except AnnotationError as exc:
             m = re.match(r"element (\d+)", exc.element)
             v.error(loc.at(int(m.group(1))) if m else loc, exc.problem, exc)
+    check_shared_addresses(v, obj, selections, default)
+
+
+def check_shared_addresses(
+    v: Validation,
+    obj: ManifestObject,
+    selections: Sequence[NetworkSelection],
+    default: NetworkSelection | None,
+) -> None:
+    """The warning of ``dry-run`` (:func:`pymultus.cli.replicas.shared_address_warnings`)
+    for a workload whose pods would all get the same fixed IP or MAC, at the annotation
+    element that selects the interface. The interfaces are what the ADD would plan with
+    a netconf without ``defaultNetworks``: the default-network annotation's on eth0, then
+    each selection (its ``ips``/``mac`` as runtimeConfig) on its interface or
+    ``net<n>``, with the plugins of its NAD when the NAD is among the files."""
+    from pymultus.cli.replicas import pods_from_template
+    from pymultus.cli.replicas import shared_address_warnings
+    from pymultus.multus.annotations import DEFAULT_NETWORK_ANNOTATION
+    from pymultus.multus.annotations import NETWORKS_ANNOTATION
+    from pymultus.multus.delegates import selection_runtime_config
+
+    if pods_from_template(obj) is None:
+        return
+    interfaces: list[dict[str, Any]] = []
+    locations: list[Location] = []
+    if default is not None:
+        interfaces.append(
+            {
+                "ifname": default.interface or "eth0",
+                "network": default.ref,
+                "capabilityArgs": {},
+                "plugins": _nad_plugins(v, default),
+            }
+        )
+        locations.append(obj.annotation_location(DEFAULT_NETWORK_ANNOTATION))
+    for sel in selections:
+        interfaces.append(
+            {
+                "ifname": sel.interface or f"net{sel.index + 1}",
+                "network": sel.ref,
+                "capabilityArgs": selection_runtime_config({}, sel),
+                "plugins": _nad_plugins(v, sel),
+            }
+        )
+        locations.append(obj.annotation_location(NETWORKS_ANNOTATION).at(sel.index))
+    v.warnings.extend(shared_address_warnings(obj, {"interfaces": interfaces}, locations))
+
+
+def _nad_plugins(v: Validation, sel: NetworkSelection) -> list[dict[str, Any]]:
+    """``[{"stdin": plugin}]`` of the NAD ``sel`` selects, loaded as the meta-plugin
+    loads it; none when the NAD is not among the files or does not load (its own
+    problems are reported at the NAD)."""
+    from pymultus.multus.delegates import conf_from_nad
+    from pymultus.multus.k8s import NadInfo
+
+    nad = v.source.nad_object(sel.namespace, sel.name) if v.source is not None else None
+    spec = nad.data.get("spec") if nad is not None else None
+    config = spec.get("config") if isinstance(spec, dict) else None
+    if nad is None or not isinstance(config, str):
+        return []
+    if config.strip() == "" and v.conf_dir is None:
+        return []
+    try:
+        net = conf_from_nad(NadInfo(nad.namespace, nad.name, config), v.conf_dir or "")
+    except CniError:
+        return []
+    return [{"stdin": plugin} for plugin in net.plugins]
 
 
 def check_cni_document(v: Validation, doc: Document) -> None:

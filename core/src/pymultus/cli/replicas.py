@@ -1,4 +1,5 @@
-"""Workloads whose pods would all ask for the same address (a dry-run warning).
+"""Workloads whose pods would all ask for the same address (a warning of ``pymultus
+dry-run`` and ``pymultus validate``).
 
 A Deployment, ReplicaSet, StatefulSet, ReplicationController, DaemonSet or parallel Job
 runs several pods from one pod template, so every pod carries the same
@@ -13,8 +14,10 @@ so this is a warning, not a problem: the plan is right, the workload is not.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
+from pymultus.multus.manifests import Location
 from pymultus.multus.manifests import ManifestObject
 from pymultus.multus.manifests import Problem
 
@@ -70,20 +73,30 @@ def fixed_addresses(iface: Mapping[str, Any]) -> list[str]:
     return fixed
 
 
-def shared_address_warnings(obj: ManifestObject, pod_plan: Mapping[str, Any]) -> list[Problem]:
+def shared_address_warnings(
+    obj: ManifestObject,
+    pod_plan: Mapping[str, Any],
+    locations: Sequence[Location] | None = None,
+) -> list[Problem]:
     """One warning per interface of ``pod_plan`` whose fixed addresses every pod of the
-    workload ``obj`` would share."""
+    workload ``obj`` would share.
+
+    ``pod_plan`` needs ``interfaces`` only, each with ``ifname``, ``network``,
+    ``capabilityArgs`` and ``plugins`` (``[{"stdin": plugin config}]``): a dry-run's
+    ``PodPlan``, or what ``validate`` builds from the annotation and the NADs.
+    ``locations``: where each interface comes from, in the order of ``interfaces``
+    (default: the workload itself)."""
     count = pods_from_template(obj)
     if count is None:
         return []
     out = []
-    for iface in pod_plan.get("interfaces") or []:
+    for i, iface in enumerate(pod_plan.get("interfaces") or []):
         fixed = fixed_addresses(iface)
         if not fixed:
             continue
         out.append(
             Problem(
-                obj.location,
+                locations[i] if locations is not None else obj.location,
                 f"{obj.title} runs {count} from one pod template, and each of them gets "
                 f"the same {'; '.join(fixed)} on {iface.get('ifname')} "
                 f"({iface.get('network')}): they will conflict",

@@ -534,7 +534,15 @@ def _annotation_text(value: Any) -> str:
 
 
 def nad_info(obj: ManifestObject) -> NadInfo:
-    return NadInfo.from_object(obj.data | {"metadata": {**_meta(obj), "namespace": obj.namespace}})
+    """The meta-plugin's view of a NAD; malformed metadata (annotations that are not a
+    map) reads as none, as for pods: validate reports it, dry-run plans without it."""
+    meta = _meta(obj)
+    annotations = meta.get("annotations")
+    annotations = annotations if isinstance(annotations, dict) else {}
+    info = NadInfo.from_object(obj.data | {"metadata": {**meta, "annotations": {}}})
+    info.namespace = obj.namespace
+    info.annotations = {str(k): _annotation_text(v) for k, v in annotations.items()}
+    return info
 
 
 def _meta(obj: ManifestObject) -> dict[str, Any]:
