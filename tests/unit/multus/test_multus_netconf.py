@@ -188,13 +188,6 @@ def test_a_delegate_that_is_pymultus_itself_is_refused(self_type: str) -> None:
     assert "would run pymultus inside itself" in err.value.msg
 
 
-def test_auxiliary_chain_is_reported_unsupported() -> None:
-    with pytest.raises(CniError) as err:
-        load_netconf(conf(clusterNetwork="/x/y.conflist", auxiliaryCNIChainName="aux"))
-    assert err.value.code == 2
-    assert "auxiliaryCNIChainName" in err.value.msg
-
-
 def test_valid_attachments_for_gc() -> None:
     c = load_netconf(
         conf(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -172,11 +173,22 @@ def _with_subdirectory_plugins(path: Path, obj: dict[str, Any]) -> dict[str, Any
     name = obj.get("name")
     if not isinstance(name, str) or not name or obj.get("loadOnlyInlinedPlugins") is True:
         return None
-    subdir = path.parent / name
+    extra = subdirectory_plugins(path.parent, name)
+    if not extra:
+        return None
+    merged = dict(obj)
+    merged["plugins"] = list(obj.get("plugins") or []) + extra
+    return merged
+
+
+def subdirectory_plugins(directory: Path, name: str) -> list[dict[str, Any]]:
+    """The plugin confs (``.conf``/``.json``, filename order) in ``directory/name/``;
+    none when that directory does not exist."""
+    subdir = directory / name
     try:
         entries = sorted(os.listdir(subdir))
     except OSError:
-        return None
+        return []
     extra: list[dict[str, Any]] = []
     for entry in entries:
         if not entry.endswith((".conf", ".json")):
@@ -186,11 +198,41 @@ def _with_subdirectory_plugins(path: Path, obj: dict[str, Any]) -> dict[str, Any
         except (OSError, ValueError) as exc:
             raise conf_error(f"error loading chained plugin {subdir / entry}: {exc}") from None
         extra.append(plugin)
+    return extra
+
+
+#: libcni's rule for a network name that is also a directory name.
+_CHAIN_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+def auxiliary_chain(chain: str, cluster_network: str, cni_version: str) -> NetworkConfigList | None:
+    """Multus's ``auxiliaryCNIChainName``: ``passthru`` followed by the plugin confs in
+    ``<directory of clusterNetwork>/<chain>/``, run as one more delegate of every pod;
+    ``None`` when that directory holds none (the node has no auxiliary plugins).
+
+    Multus logs and skips a chain it cannot load (a bad name, an unreadable file); a pod
+    that silently misses its sysctls is worse than a clear error, so those are errors here.
+    """
+    if "/" not in cluster_network:
+        raise CniError(
+            INVALID_NETWORK_CONFIG,
+            "auxiliary chain used but ClusterNetwork must be a path, and it is not a path: "
+            f"{cluster_network}",
+        )
+    if not _CHAIN_NAME.fullmatch(chain):
+        raise conf_error(f"auxiliaryCNIChainName: invalid network config name: {chain}")
+    directory = Path(os.path.dirname(cluster_network))
+    extra = subdirectory_plugins(directory, chain)
     if not extra:
         return None
-    merged = dict(obj)
-    merged["plugins"] = list(obj.get("plugins") or []) + extra
-    return merged
+    obj = {
+        "cniVersion": cni_version,
+        "name": chain,
+        "plugins": [{"type": "passthru", "name": "passthru-cni"}, *extra],
+    }
+    return parse_network_config(
+        obj, f"auxiliaryCNIChainName {chain}", source=str(directory / chain)
+    )
 
 
 def conf_files(directory: str) -> list[Path]:

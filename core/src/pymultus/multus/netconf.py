@@ -15,7 +15,6 @@ from typing import Any
 from typing import Final
 
 from pymultus.cni.errors import INVALID_NETWORK_CONFIG
-from pymultus.cni.errors import UNSUPPORTED_FIELD
 from pymultus.cni.errors import CniError
 from pymultus.cni.jsonenc import json_type_name
 from pymultus.cni.netconf import NetworkConfigList
@@ -194,12 +193,6 @@ def load_netconf(config: dict[str, Any]) -> MultusConf:
     conf.readiness_indicator_file = _str(config, "readinessindicatorfile")
     conf.retry_delete_on_error = _bool(config, "retryDeleteOnError")
     conf.auxiliary_cni_chain_name = _str(config, "auxiliaryCNIChainName")
-    if conf.auxiliary_cni_chain_name:
-        raise CniError(
-            UNSUPPORTED_FIELD,
-            "auxiliaryCNIChainName is not supported by pymultus",
-            f'"auxiliaryCNIChainName": {json.dumps(conf.auxiliary_cni_chain_name)}',
-        )
     conf.capabilities = _dict(config, "capabilities")
     conf.runtime_config = _dict(config, "runtimeConfig")
     conf.valid_attachments = _valid_attachments(config)

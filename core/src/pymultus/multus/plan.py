@@ -192,8 +192,13 @@ def build_plan(
 
     if not delegates and not tolerant:
         raise CniError(INVALID_NETWORK_CONFIG, "no cluster network could be resolved")
+    # 3. Multus's auxiliary chain, last (every pod; not for STATUS/GC)
+    if conf.auxiliary_cni_chain_name and pod_networks:
+        aux = attempt(lambda: _auxiliary_delegate(conf), "auxiliaryCNIChainName")
+        if aux is not None:
+            delegates.append(aux)
 
-    # 3. interface names, arguments, routes
+    # 4. interface names, arguments, routes
     _finish(plan, delegates, tolerant)
     routes = attempt(lambda: plan_routes(plan.delegates), "default-route")
     if routes is not None:
@@ -378,8 +383,27 @@ def _annotation_network(
     )
 
 
+def _auxiliary_delegate(conf: MultusConf) -> Delegate | None:
+    from pymultus.multus.delegates import auxiliary_chain
+
+    chain = conf.auxiliary_cni_chain_name
+    net = auxiliary_chain(chain, conf.cluster_network, conf.cni_version)
+    if net is None:
+        return None
+    return Delegate(
+        index=0,
+        ifname="",
+        network=chain,
+        origin="auxiliary",
+        source=f"auxiliaryCNIChainName {chain}: {net.source}/",
+        conf=net,
+    )
+
+
 def _site(d: Delegate) -> str:
     """The ``problem_sites`` name of the input a delegate came from."""
+    if d.origin == "auxiliary":
+        return "auxiliaryCNIChainName"
     if d.selection is not None:
         return "default-network" if d.origin == "cluster" else f"networks[{d.selection.index}]"
     return "clusterNetwork" if d.origin == "cluster" else "defaultNetworks"
