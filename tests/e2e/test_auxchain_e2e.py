@@ -57,6 +57,10 @@ def test_the_auxiliary_chain_runs_last_and_is_deleted(node: Node) -> None:
     status = json.loads(node.kube.pod("default", "samplepod")["metadata"]["annotations"][STATUS])
     assert [e["interface"] for e in status] == ["eth0", "net1"]  # an empty result: no entry
 
+    # CHECK leaves the chain alone, as Multus: nothing exists on net2 to check
+    check = node.cni("CHECK", conf, container_id=cid, args=pod_args(cid))
+    assert check.returncode == 0, check.stdout + check.stderr
+
     delete = node.cni("DEL", conf, container_id=cid, args=pod_args(cid))
     assert delete.returncode == 0, delete.stdout + delete.stderr
     assert node.pod.sysctl(SYSCTL) == "0"  # tuning restored it on DEL

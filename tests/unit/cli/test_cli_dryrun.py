@@ -640,3 +640,77 @@ def test_namespace_and_cni_args_options(
     (warning,) = json.loads(out)["warnings"]
     assert warning["message"].startswith("--cni-args name no pod (K8S_POD_NAMESPACE/K8S_POD_NAME)")
     assert warning["location"]["object"] == "Pod team/samplepod"
+
+
+def _aux_netconf(tmp_path: Path, cluster_network: str, chain: str) -> Path:
+    aux = tmp_path / "podtune"
+    aux.mkdir(exist_ok=True)
+    (aux / "10-sysctl.conf").write_text(
+        json.dumps({"type": "tuning", "sysctl": {"net.ipv4.conf.all.arp_ignore": "2"}})
+    )
+    netconf = tmp_path / "00-pymultus.conf"
+    netconf.write_text(
+        json.dumps(
+            {
+                "cniVersion": "1.0.0",
+                "name": "m",
+                "type": "pymultus",
+                "clusterNetwork": cluster_network,
+                "auxiliaryCNIChainName": chain,
+            }
+        )
+    )
+    return netconf
+
+
+def test_the_auxiliary_chain_is_planned_last_without_a_status_entry(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cluster = tmp_path / "10-cluster.conflist"
+    cluster.write_text(
+        json.dumps({"cniVersion": "1.0.0", "name": "k8s-pod", "plugins": [{"type": "bridge"}]})
+    )
+    netconf = _aux_netconf(tmp_path, str(cluster), "podtune")
+    code, out, _ = run_cli(
+        ["dry-run", "-f", "examples/seed", "--conf", str(netconf), *PINNED, "-o", "json"],
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0, out
+    (pod,) = json.loads(out)["pods"]
+    assert ifaces(pod) == [
+        ("eth0", "k8s-pod", "cluster"),
+        ("net1", "default/macvlan-conf", "annotation"),
+        ("net2", "podtune", "auxiliary"),
+    ]
+    assert [e["interface"] for e in pod["networkStatus"]] == ["eth0", "net1"]
+
+
+def test_auxiliary_chain_problems_point_at_the_netconf_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A missing clusterNetwork file is one problem (not a second one about the stand-in's
+    name), and the chain is still planned; a bad chain name is located at its key."""
+    netconf = _aux_netconf(tmp_path, str(tmp_path / "missing.conflist"), "podtune")
+    code, out, _ = run_cli(
+        ["dry-run", "-f", "examples/seed", "--conf", str(netconf), *PINNED, "-o", "json"],
+        monkeypatch,
+        capsys,
+    )
+    assert code == 1
+    (pod,) = json.loads(out)["pods"]
+    assert [p["location"]["path"] for p in pod["problems"]] == ["clusterNetwork"]
+    assert ifaces(pod)[-1] == ("net2", "podtune", "auxiliary")
+
+    netconf = _aux_netconf(tmp_path, str(tmp_path / "missing.conflist"), "../etc")
+    code, out, _ = run_cli(
+        ["dry-run", "-f", "examples/seed", "--conf", str(netconf), *PINNED, "-o", "json"],
+        monkeypatch,
+        capsys,
+    )
+    (pod,) = json.loads(out)["pods"]
+    assert [p["location"]["path"] for p in pod["problems"]] == [
+        "clusterNetwork",
+        "auxiliaryCNIChainName",
+    ]
+    assert "invalid network config name: ../etc" in pod["problems"][1]["message"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from pymultus.cni.errors import CniError
-from pymultus.multus.delegates import auxiliary_chain
+from pymultus.multus.auxchain import auxiliary_chain
 from pymultus.multus.k8s import MemoryKubeSource
 from pymultus.multus.k8s import NadInfo
 from pymultus.multus.k8s import PodInfo
@@ -30,8 +30,11 @@ def net_d(tmp_path: Path) -> Path:
     (tmp_path / "10-cluster.conflist").write_text(json.dumps(cluster))
     (tmp_path / "aux").mkdir()
     (tmp_path / "aux" / "20-sysctl.conf").write_text(json.dumps(SYSCTL))
-    (tmp_path / "aux" / "10-first.json").write_text(json.dumps({"type": "first"}))
+    (tmp_path / "aux" / "10-first.conf").write_text(json.dumps({"type": "first"}))
+    # libcni reads *.conf only, and no directory
+    (tmp_path / "aux" / "15-other.json").write_text(json.dumps({"type": "other"}))
     (tmp_path / "aux" / "README").write_text("not a conf")
+    (tmp_path / "aux" / "17-dir.conf").mkdir()
     return tmp_path
 
 
@@ -116,3 +119,18 @@ def test_passthru_answers_an_empty_result_in_the_config_version() -> None:
     result = Passthru().add(req)
     assert result.cni_version == "0.4.0"
     assert (result.interfaces, result.ips, result.routes) == ([], [], [])
+
+
+def test_a_conf_without_type_is_an_error_naming_the_file(net_d: Path) -> None:
+    (net_d / "aux" / "30-untyped.conf").write_text(json.dumps({"sysctl": {}}))
+    with pytest.raises(CniError) as failed:
+        auxiliary_chain("aux", str(net_d / "10-cluster.conflist"), "1.0.0")
+    assert failed.value.msg.endswith(f"{net_d / 'aux' / '30-untyped.conf'}: missing 'type'")
+
+
+def test_del_re_deriving_without_a_cache_leaves_it_to_the_result_cache(net_d: Path) -> None:
+    """Without the delegate cache (and often without the pod), the chain's index is
+    unknown; DEL's re-planning leaves it out (the libcni result cache has it)."""
+    conf = load_netconf(netconf(net_d))
+    plan = build_plan(conf, cni_args=ARGS, source=None, tolerant=True, auxiliary=False)
+    assert [d.network for d in plan.delegates] == ["k8s-pod"]

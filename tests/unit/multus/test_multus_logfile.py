@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import gzip
+import io
 import os
 import subprocess
 import sys
@@ -74,10 +75,9 @@ def test_log_options_are_read() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"maxSize": "100"}, '"logOptions.maxSize" must be a whole number >= 0, got "100"'),
-        ({"maxAge": -1}, '"logOptions.maxAge" must be a whole number >= 0, got -1'),
-        ({"maxBackups": 1.5}, '"logOptions.maxBackups" must be a whole number >= 0, got 1.5'),
-        ({"maxSize": True}, '"logOptions.maxSize" must be a whole number >= 0, got true'),
+        ({"maxSize": "100"}, '"logOptions.maxSize" must be a whole number, got "100"'),
+        ({"maxBackups": 1.5}, '"logOptions.maxBackups" must be a whole number, got 1.5'),
+        ({"maxSize": True}, '"logOptions.maxSize" must be a whole number, got true'),
         ({"compress": "yes"}, '"logOptions.compress" must be true or false, got "yes"'),
     ],
 )
@@ -180,3 +180,106 @@ def test_multus_log_writes_through_the_rotation(tmp_path: Path) -> None:
     lines = content(path).splitlines()
     assert len(lines) == 12_000 and lines[-1].endswith("[debug] [- - -] line 11999 " + "z" * 80)
     assert lines[0].endswith("[debug] [- - -] line 0 " + "z" * 80)
+
+
+def test_a_negative_option_is_a_warning_and_the_default() -> None:
+    conf = load_netconf({**NETCONF, "logOptions": {"maxAge": -1, "maxBackups": 2}})
+    assert conf.log_rotation == RotationPolicy(max_age_days=5, max_backups=2)
+    assert conf.warnings == ["logOptions.maxAge -1 is negative; using 5"]
+
+
+def test_modes_are_lumberjack_s(tmp_path: Path) -> None:
+    """A new log is 0600; after a rotation the new file and the backup keep the mode the
+    operator gave the log."""
+    path = tmp_path / "multus.log"
+    write_lines(path, RotationPolicy(), [LINE])
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o640)
+    path.write_text(LINE * (MEGABYTE // len(LINE)), encoding="utf-8")
+    write_lines(path, RotationPolicy(max_size_mb=1), [LINE])
+    assert path.stat().st_mode & 0o777 == 0o640
+    ((_, gz),) = backups(str(path))
+    assert gz.endswith(".gz") and os.stat(gz).st_mode & 0o777 == 0o640
+
+
+def test_a_missing_directory_is_made(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "log" / "multus.log"
+    write_lines(path, RotationPolicy(), [LINE])
+    assert path.read_text(encoding="utf-8") == LINE
+
+
+def test_leftovers_of_an_interrupted_compression_are_taken_over(tmp_path: Path) -> None:
+    """A ``.gz.tmp`` of a killed compression, and a backup both compressed and not, are
+    one backup; the next milling finishes the job and leaves neither behind."""
+    path = tmp_path / "multus.log"
+    now = datetime.datetime.now(datetime.UTC)
+    half = backup_name(str(path), now - datetime.timedelta(hours=2))
+    Path(half).write_text("half\n")
+    Path(half + ".gz.tmp").write_bytes(b"\x1f\x8b garbage")
+    both = backup_name(str(path), now - datetime.timedelta(hours=1))
+    Path(both).write_text("both\n")
+    Path(both + ".gz").write_bytes(gzip.compress(b"both\n"))
+    assert [name for _, name in backups(str(path))] == [both + ".gz", half]
+    path.write_text(LINE * (MEGABYTE // len(LINE)), encoding="utf-8")
+    write_lines(path, RotationPolicy(max_size_mb=1), [LINE])
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert not [n for n in names if n.endswith(".tmp")]
+    assert Path(half + ".gz").exists() and not Path(half).exists()
+    assert not Path(both).exists()
+    with gzip.open(half + ".gz", "rt") as fh:
+        assert fh.read() == "half\n"
+
+
+def test_a_failed_compression_leaves_the_backup_and_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("shutil.copyfileobj", full)
+    path = tmp_path / "multus.log"
+    path.write_text(LINE * (MEGABYTE // len(LINE)), encoding="utf-8")
+    write_lines(path, RotationPolicy(max_size_mb=1), [LINE])
+    ((_, name),) = backups(str(path))
+    assert name.endswith(".log") and os.path.getsize(name) > 0
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_name_that_only_looks_like_a_backup_does_not_stop_the_milling(tmp_path: Path) -> None:
+    path = tmp_path / "multus.log"
+    odd = tmp_path / "multus-2026-13-40T00-00-00.000.log"
+    odd.write_text("not ours\n")
+    path.write_text(LINE * (MEGABYTE // len(LINE)), encoding="utf-8")
+    write_lines(path, RotationPolicy(max_size_mb=1), [LINE])
+    (only,) = backups(str(path))
+    assert only[1].endswith(".gz") and odd.exists()
+
+
+def test_no_thread_for_the_milling_still_writes_the_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    path = tmp_path / "multus.log"
+    path.write_text(LINE * (MEGABYTE // len(LINE)), encoding="utf-8")
+    write_lines(path, RotationPolicy(max_size_mb=1), ["last " + LINE])
+    assert path.read_text(encoding="utf-8") == "last " + LINE
+    ((_, name),) = backups(str(path))
+    assert name.endswith(".log")  # not compressed: the next rotation will
+
+
+def test_a_failing_log_file_never_fails_the_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: RotatingLogFile, line: str) -> None:
+        raise ValueError("a bug in the log")
+
+    monkeypatch.setattr(RotatingLogFile, "write", broken)
+    err = io.StringIO()
+    log = MultusLog(level="debug", log_file=str(tmp_path / "m.log"), to_stderr=False, stderr=err)
+    log.debug("one")
+    log.debug("two")
+    assert "cannot write log file" in err.getvalue() and "a bug in the log" in err.getvalue()
+    assert err.getvalue().count("cannot write log file") == 1

@@ -360,6 +360,7 @@ def plan_pod(
     report["networkStatus"] = [
         _status_entry(d, iface, plan.routes)
         for d, iface in zip(plan.delegates, report["interfaces"], strict=True)
+        if d.origin != "auxiliary"  # passthru's empty result: no entry
     ]
     for iface in report["interfaces"]:
         iface.pop("_predicted", None)
@@ -403,16 +404,22 @@ def _with_stand_in(
     failed: Plan, ctx: PodContext, build: Callable[[MultusConf, KubeSource], Plan]
 ) -> Plan:
     """Plan again with the placeholder in the failed cluster network's place; the
-    failure stays reported."""
-    conf = dataclasses.replace(ctx.conf, cluster_network=STAND_IN_NAD)
+    failure stays reported. The auxiliary chain (found from the real clusterNetwork
+    path, not from the placeholder's name) is the failed plan's, put last again."""
+    conf = dataclasses.replace(ctx.conf, cluster_network=STAND_IN_NAD, auxiliary_cni_chain_name="")
     plan = build(conf, _StandInSource(ctx.source, conf.multus_namespace))
     if plan.delegates and plan.delegates[0].origin == "cluster":
         plan.delegates[0].network = PLACEHOLDER_NAME
         plan.delegates[0].source = STAND_IN_SOURCE
+    for d in failed.delegates:
+        if d.origin == "auxiliary":
+            d.index = len(plan.delegates)
+            d.ifname = f"net{d.index}"
+            plan.delegates.append(d)
     kept = [
         (e, s)
         for e, s in zip(failed.problems, failed.problem_sites, strict=True)
-        if s == "clusterNetwork"
+        if s in ("clusterNetwork", "auxiliaryCNIChainName")
     ]
     plan.problems = [e for e, _ in kept] + plan.problems
     plan.problem_sites = [s for _, s in kept] + plan.problem_sites
@@ -425,8 +432,8 @@ def _plan_problem(exc: CniError, site: str, ctx: PodContext, pod_obj: ManifestOb
     from pymultus.multus.annotations import AnnotationError
 
     netconf_loc = ctx.netconf.location
-    if site == "clusterNetwork":
-        return Problem.from_error(exc, netconf_loc.at("clusterNetwork"))
+    if site in ("clusterNetwork", "auxiliaryCNIChainName"):
+        return Problem.from_error(exc, netconf_loc.at(site))
     m = re.fullmatch(r"defaultNetworks\[(\d+)\]", site)
     if m:
         return Problem.from_error(exc, netconf_loc.at("defaultNetworks", int(m.group(1))))

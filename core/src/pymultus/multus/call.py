@@ -146,9 +146,9 @@ class Call:
             self._source_ready = True
         return self._source
 
-    def plan(self, *, tolerant: bool = False) -> Plan:
+    def plan(self, *, tolerant: bool = False, auxiliary: bool = True) -> Plan:
         """The pod's plan, from this call's CNI_ARGS, interface, container and source
-        (``tolerant``: see :func:`~pymultus.multus.plan.build_plan`)."""
+        (``tolerant``, ``auxiliary``: see :func:`~pymultus.multus.plan.build_plan`)."""
         req = self.req
         return build_plan(
             self.conf,
@@ -157,6 +157,7 @@ class Call:
             container_id=req.container_id,
             source=self.source,
             tolerant=tolerant,
+            auxiliary=auxiliary,
         )
 
     def runtime(self, d: Delegate, netns: str | None = None) -> RuntimeConf:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pymultus.cni import version as cniversion
 from pymultus.cni.errors import CniError
+from pymultus.multus.auxchain import ORIGIN as AUX_ORIGIN
 from pymultus.multus.call import Call
 from pymultus.multus.call import label
 
@@ -16,6 +17,11 @@ def check(call: Call) -> None:
     delegates = cached.delegates if cached is not None else call.plan().delegates
     for d in delegates:
         dlog = call.log.child(network=d.network)
+        if d.origin == AUX_ORIGIN:
+            # As Multus: its passthru makes no interface, so there is nothing on net<N>
+            # for its plugins to check.
+            dlog.verbose(f"CHECK skipped: {d.cni_name} is the auxiliary chain")
+            continue
         if not cniversion.greater_or_equal(d.conf.cni_version or "0.1.0", "0.4.0"):
             dlog.verbose(f"CHECK skipped: {d.cni_name} is version {d.conf.cni_version}")
             continue

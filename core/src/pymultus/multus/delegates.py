@@ -1,8 +1,8 @@
 """From a network reference to a runnable delegate: config, ifname, runtimeConfig, CNI_ARGS.
 
 A :class:`Delegate` is one network attachment of a pod: the conflist to run, the
-interface name it gets, where it came from (``cluster``, ``default`` or ``annotation``
-origin), and exactly what the runtime side of libcni hands it (capability arguments
+interface name it gets, where it came from (``cluster``, ``default``, ``annotation`` or
+``auxiliary`` origin: :mod:`pymultus.multus.auxchain`), and exactly what the runtime side of libcni hands it (capability arguments
 and CNI_ARGS). Everything here is pure except reading configuration files from
 ``confDir`` / the paths the netconf names, and asking a :class:`KubeSource` for NADs.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -32,7 +31,7 @@ from pymultus.multus.k8s import NadInfo
 from pymultus.multus.netconf import conf_error
 from pymultus.multus.netconf import parse_network_config
 
-ORIGINS: Final = ("cluster", "default", "annotation")
+ORIGINS: Final = ("cluster", "default", "annotation", "auxiliary")
 CONF_EXTENSIONS: Final = (".conf", ".json", ".conflist")
 DEVICE_INFO_DIR: Final = "/var/run/k8s.cni.cncf.io/devinfo"
 
@@ -182,57 +181,29 @@ def _with_subdirectory_plugins(path: Path, obj: dict[str, Any]) -> dict[str, Any
 
 
 def subdirectory_plugins(directory: Path, name: str) -> list[dict[str, Any]]:
-    """The plugin confs (``.conf``/``.json``, filename order) in ``directory/name/``;
-    none when that directory does not exist."""
+    """The plugin confs in ``directory/name/``, as libcni's ``NetworkPluginConfsFromFiles``
+    reads them: ``*.conf`` files only, in filename order, each an object with a
+    ``type``; none when the directory does not exist, an error when it cannot be read."""
     subdir = directory / name
     try:
         entries = sorted(os.listdir(subdir))
-    except OSError:
+    except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise conf_error(f"error loading chained plugins from {subdir}: {exc.strerror}") from None
     extra: list[dict[str, Any]] = []
     for entry in entries:
-        if not entry.endswith((".conf", ".json")):
+        file = subdir / entry
+        if not entry.endswith(".conf") or file.is_dir():
             continue
         try:
-            plugin = loads_object((subdir / entry).read_bytes(), "plugin conf")
+            plugin = loads_object(file.read_bytes(), "plugin conf")
         except (OSError, ValueError) as exc:
-            raise conf_error(f"error loading chained plugin {subdir / entry}: {exc}") from None
+            raise conf_error(f"error loading chained plugin {file}: {exc}") from None
+        if not isinstance(plugin.get("type"), str) or not plugin["type"]:
+            raise conf_error(f"error loading chained plugin {file}: missing 'type'")
         extra.append(plugin)
     return extra
-
-
-#: libcni's rule for a network name that is also a directory name.
-_CHAIN_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
-
-
-def auxiliary_chain(chain: str, cluster_network: str, cni_version: str) -> NetworkConfigList | None:
-    """Multus's ``auxiliaryCNIChainName``: ``passthru`` followed by the plugin confs in
-    ``<directory of clusterNetwork>/<chain>/``, run as one more delegate of every pod;
-    ``None`` when that directory holds none (the node has no auxiliary plugins).
-
-    Multus logs and skips a chain it cannot load (a bad name, an unreadable file); a pod
-    that silently misses its sysctls is worse than a clear error, so those are errors here.
-    """
-    if "/" not in cluster_network:
-        raise CniError(
-            INVALID_NETWORK_CONFIG,
-            "auxiliary chain used but ClusterNetwork must be a path, and it is not a path: "
-            f"{cluster_network}",
-        )
-    if not _CHAIN_NAME.fullmatch(chain):
-        raise conf_error(f"auxiliaryCNIChainName: invalid network config name: {chain}")
-    directory = Path(os.path.dirname(cluster_network))
-    extra = subdirectory_plugins(directory, chain)
-    if not extra:
-        return None
-    obj = {
-        "cniVersion": cni_version,
-        "name": chain,
-        "plugins": [{"type": "passthru", "name": "passthru-cni"}, *extra],
-    }
-    return parse_network_config(
-        obj, f"auxiliaryCNIChainName {chain}", source=str(directory / chain)
-    )
 
 
 def conf_files(directory: str) -> list[Path]:

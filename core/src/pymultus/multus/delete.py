@@ -93,7 +93,9 @@ def delegates_for_delete(call: Call) -> tuple[list[Delegate], bool]:
         delegates = list(cached.delegates)
         merge_result_cache(call, delegates, req.ifname, adopt=False)
         return delegates, True
-    plan = call.plan(tolerant=True)
+    # Not the auxiliary chain: without the pod's networks its index (so its ifname) is
+    # unknown; the libcni result cache below still holds it, on the right interface.
+    plan = call.plan(tolerant=True, auxiliary=False)
     for problem in plan.problems:
         call.log.error(f"re-deriving the delegates: {problem}")
     delegates = list(plan.delegates)

@@ -89,7 +89,7 @@ class MultusLog:
                 if out.fh is None:
                     out.fh = RotatingLogFile(self.log_file, self.rotation)
                 out.fh.write(line + "\n")
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - the log must never fail the call
                 out.file_failed = True
                 out.stderr_write(f"{now} [error] cannot write log file {self.log_file}: {exc}")
         if self.to_stderr and stderr:

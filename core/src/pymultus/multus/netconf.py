@@ -91,18 +91,24 @@ def _dict(obj: dict[str, Any], key: str) -> dict[str, Any]:
     return {} if value is None else dict(value)
 
 
-def _log_rotation(options: dict[str, Any]) -> RotationPolicy:
-    """``logOptions``: ``maxSize`` (MB), ``maxAge`` (days), ``maxBackups``, ``compress``."""
+def _log_rotation(options: dict[str, Any], warnings: list[str]) -> RotationPolicy:
+    """``logOptions``: ``maxSize`` (MB), ``maxAge`` (days), ``maxBackups``, ``compress``.
+    A value of the wrong type fails as Go's JSON decoding fails; a negative number (Go
+    takes it, lumberjack then misbehaves) is a warning and the default, as a bad
+    ``logLevel`` is."""
 
     def count(key: str, default: int) -> int:
         value = options.get(key)
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int):
             raise conf_error(
-                f'failed to load netconf: "logOptions.{key}" must be a whole number >= 0, '
+                f'failed to load netconf: "logOptions.{key}" must be a whole number, '
                 f"got {json.dumps(value)}"
             )
+        if value < 0:
+            warnings.append(f"logOptions.{key} {value} is negative; using {default}")
+            return default
         return value
 
     compress = options.get("compress", True)
@@ -183,7 +189,7 @@ def load_netconf(config: dict[str, Any]) -> MultusConf:
         conf.warnings.append(f"cannot set logging level to {level}; keeping panic")
     conf.log_to_stderr = _bool(config, "logToStderr", True)
     conf.log_options = _dict(config, "logOptions")
-    conf.log_rotation = _log_rotation(conf.log_options)
+    conf.log_rotation = _log_rotation(conf.log_options, conf.warnings)
     conf.namespace_isolation = _bool(config, "namespaceIsolation")
     conf.global_namespaces = _global_namespaces(config)
     conf.system_namespaces = _str_list(config, "systemNamespaces", DEFAULT_SYSTEM_NAMESPACES)

@@ -161,6 +161,7 @@ def build_plan(
     fetch: bool = True,
     pod_networks: bool = True,
     tolerant: bool = False,
+    auxiliary: bool = True,
 ) -> Plan:
     """Plan the delegates of one pod.
 
@@ -171,6 +172,8 @@ def build_plan(
     :param pod_networks: include the pod's annotations (False for STATUS/GC).
     :param tolerant: collect per-network errors in ``plan.problems`` and keep going
         (DEL re-deriving a lost cache); the plan then holds what could be resolved.
+    :param auxiliary: include ``auxiliaryCNIChainName``'s chain (not when DEL re-derives
+        the delegates: see :mod:`pymultus.multus.auxchain`).
     """
     k8s = parse_k8s_args(cni_args)
     plan = Plan(conf=conf, k8s=k8s, ifname=ifname, container_id=container_id, pod=pod)
@@ -193,8 +196,10 @@ def build_plan(
     if not delegates and not tolerant:
         raise CniError(INVALID_NETWORK_CONFIG, "no cluster network could be resolved")
     # 3. Multus's auxiliary chain, last (every pod; not for STATUS/GC)
-    if conf.auxiliary_cni_chain_name and pod_networks:
-        aux = attempt(lambda: _auxiliary_delegate(conf), "auxiliaryCNIChainName")
+    if conf.auxiliary_cni_chain_name and pod_networks and auxiliary:
+        from pymultus.multus.auxchain import auxiliary_delegate
+
+        aux = attempt(lambda: auxiliary_delegate(conf), "auxiliaryCNIChainName")
         if aux is not None:
             delegates.append(aux)
 
@@ -380,23 +385,6 @@ def _annotation_network(
         selection=sel,
         default_route=sel.default_route,
         resource_name=nad.annotations.get(RESOURCE_NAME_ANNOTATION, ""),
-    )
-
-
-def _auxiliary_delegate(conf: MultusConf) -> Delegate | None:
-    from pymultus.multus.delegates import auxiliary_chain
-
-    chain = conf.auxiliary_cni_chain_name
-    net = auxiliary_chain(chain, conf.cluster_network, conf.cni_version)
-    if net is None:
-        return None
-    return Delegate(
-        index=0,
-        ifname="",
-        network=chain,
-        origin="auxiliary",
-        source=f"auxiliaryCNIChainName {chain}: {net.source}/",
-        conf=net,
     )
 
 
