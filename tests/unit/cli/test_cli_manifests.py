@@ -109,7 +109,7 @@ def test_files_directories_and_stdin(tmp_path: Path) -> None:
 
 def test_source_is_a_kube_source_and_records_writes() -> None:
     source = ManifestSource.from_files([str(ROOT / "examples/seed")])
-    typed: KubeSource = source  # the protocol, checked statically (see manifests.py)
+    typed: KubeSource = source  # the protocol, checked statically (see manifest_source.py)
     assert typed is source
     pod = source.get_pod("default", "samplepod")
     assert pod is not None and "k8s.v1.cni.cncf.io/networks" in pod.annotations

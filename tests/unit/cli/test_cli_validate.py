@@ -14,7 +14,11 @@ import yaml
 from _cli_run import ROOT
 from _cli_run import run_cli
 from _cli_run import run_exe
-from pymultus.cli import cmd_validate
+from pymultus.cli.validate.schema import BUILTIN_NAD_SCHEMA
+from pymultus.cli.validate.schema import CRD_FILE
+from pymultus.cli.validate.schema import find_crd
+from pymultus.cli.validate.schema import load_nad_schema
+from pymultus.cli.validate.schema import schema_errors
 
 FIX = "tests/fixtures/manifests"
 VAL = f"{FIX}/validate"
@@ -496,19 +500,19 @@ def test_shared_address_warning_quiet_and_yaml(
 
 
 def test_builtin_schema_is_the_deployed_crd() -> None:
-    deployed = cmd_validate.load_nad_schema(ROOT / "deploy" / cmd_validate.CRD_FILE)
+    deployed = load_nad_schema(ROOT / "deploy" / CRD_FILE)
 
     def strip(node: Any) -> Any:  # descriptions are for people; the structure must match
         if isinstance(node, dict):
             return {k: strip(v) for k, v in node.items() if k != "description"}
         return node
 
-    assert strip(deployed) == cmd_validate.BUILTIN_NAD_SCHEMA
-    assert cmd_validate.find_crd() == ROOT / "deploy" / cmd_validate.CRD_FILE
+    assert strip(deployed) == BUILTIN_NAD_SCHEMA
+    assert find_crd() == ROOT / "deploy" / CRD_FILE
 
 
 def test_schema_check_agrees_with_jsonschema() -> None:
-    schema = cmd_validate.BUILTIN_NAD_SCHEMA
+    schema = BUILTIN_NAD_SCHEMA
     docs = [d for d in yaml.safe_load_all((ROOT / VAL / "nad.yaml").read_text()) if d]
     docs += [
         d
@@ -518,7 +522,7 @@ def test_schema_check_agrees_with_jsonschema() -> None:
     for doc in docs:
         ours = [
             (list(path), msg)
-            for path, msg in cmd_validate.schema_errors(doc, schema)
+            for path, msg in schema_errors(doc, schema)
             if "unknown field" not in msg
         ]
         theirs = [
@@ -558,7 +562,7 @@ def test_schema_check_agrees_with_jsonschema() -> None:
 def test_schema_errors(
     value: Any, schema: dict[str, Any], expected: list[tuple[tuple[Any, ...], str]]
 ) -> None:
-    assert cmd_validate.schema_errors(value, schema) == expected
+    assert schema_errors(value, schema) == expected
 
 
 # -- the installed command -------------------------------------------------------------------

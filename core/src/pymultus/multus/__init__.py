@@ -18,5 +18,13 @@ share, :mod:`~pymultus.multus.call` (netconf, log, chain executor, Kubernetes so
 Thick mode: :mod:`~pymultus.multus.thick`, :mod:`~pymultus.multus.cache_source`,
 :mod:`~pymultus.multus.hotplug` (``/delegate``).
 
+Manifests, for the CLI's ``dry-run``/``validate``/``try`` (never on the CNI path):
+:mod:`~pymultus.multus.manifests` is the facade the commands import from; the work is in
+:mod:`~pymultus.multus.manifest_location` (locations, problems),
+:mod:`~pymultus.multus.manifest_objects` (documents, objects, kinds),
+:mod:`~pymultus.multus.manifest_reader` (files, stdin, YAML/JSON streams, Lists),
+:mod:`~pymultus.multus.manifest_infos` (``PodInfo``/``NadInfo`` of an object) and
+:mod:`~pymultus.multus.manifest_source` (``ManifestSource``, the recording ``KubeSource``).
+
 Nothing is imported here: the CNI binary pays only for the modules a call uses.
 """

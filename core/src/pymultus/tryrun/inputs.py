@@ -2,7 +2,7 @@
 chooses them, so ``try`` executes the plan ``dry-run`` shows.
 
 The netconf is ``--conf``, else the one netconf among the ``-f`` files, else
-``dry-run``'s built-in default (:func:`pymultus.cli.podplan.choose_netconf`). Where
+``dry-run``'s built-in default (:func:`pymultus.cli.plan_netconf.choose_netconf`). Where
 ``dry-run`` shows a placeholder cluster network, ``try`` puts a real stand-in: the
 reference ``bridge`` with ``host-local`` on 198.51.100.0/24 (a documentation range),
 whose bridge lives in the plugins' namespace and whose leases live in the work
@@ -24,7 +24,7 @@ from pymultus.cni.errors import CniError
 
 if TYPE_CHECKING:
     from pymultus.multus.k8s import PodInfo
-    from pymultus.multus.manifests import ManifestSource
+    from pymultus.multus.manifest_source import ManifestSource
     from pymultus.tryrun.world import World
 
 #: The stand-in cluster network.
@@ -49,9 +49,9 @@ class Netconf:
 def load_source(files: Sequence[str], namespace: str = "") -> ManifestSource:
     """The manifest backend over the ``-f`` files; any read or syntax problem is an
     error (the run would be of something else than what was written)."""
-    from pymultus.multus.manifests import DEFAULT_NAMESPACE
-    from pymultus.multus.manifests import ManifestSource
-    from pymultus.multus.manifests import load_manifests
+    from pymultus.multus.manifest_objects import DEFAULT_NAMESPACE
+    from pymultus.multus.manifest_reader import load_manifests
+    from pymultus.multus.manifest_source import ManifestSource
 
     manifests = load_manifests(files, default_namespace=namespace or DEFAULT_NAMESPACE)
     if manifests.problems:
@@ -66,7 +66,7 @@ def load_source(files: Sequence[str], namespace: str = "") -> ManifestSource:
 
 def select_pod(source: ManifestSource, selector: str, namespace: str = "") -> PodInfo:
     """The one pod to run: ``--pod``, or the only pod of the files."""
-    from pymultus.multus.manifests import PodSelectionError
+    from pymultus.multus.manifest_source import PodSelectionError
 
     pods = source.select_pods(selector, default_namespace=namespace)
     if len(pods) > 1:
@@ -126,8 +126,8 @@ def build_netconf(
     bin_dir: str = "",
     verbose: int = 0,
 ) -> Netconf:
-    from pymultus.cli.podplan import choose_netconf
-    from pymultus.cli.podplan import default_netconf
+    from pymultus.cli.plan_netconf import choose_netconf
+    from pymultus.cli.plan_netconf import default_netconf
 
     choice, problems = choose_netconf(conf_path or None, source.manifests)
     if choice is None:

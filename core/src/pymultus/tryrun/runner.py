@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from pymultus.cli.settings import Settings
     from pymultus.engine.registry import Registry
     from pymultus.multus.k8s import PodInfo
-    from pymultus.multus.manifests import ManifestSource
+    from pymultus.multus.manifest_source import ManifestSource
     from pymultus.multus.plan import Plan
     from pymultus.tryrun.source import TrySource
 
