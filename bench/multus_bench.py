@@ -91,7 +91,7 @@ class MultusBench(SeedBench):
 
     def api_alone(self, n: int) -> dict[str, float]:
         """The thin ADD's API calls from one warm process, ms (median)."""
-        from pymultus.multus.k8s import LiveKubeSource
+        from pymultus.multus.k8s_live import LiveKubeSource
 
         name = self.pod_name("thin")
         t0 = time.perf_counter()

@@ -24,7 +24,7 @@ from pymultus.cni.result import Route
 from pymultus.cni.skel import dispatch
 from pymultus.engine.registry import PythonPluginRunner
 from pymultus.engine.registry import Registry
-from pymultus.multus.k8s import MemoryKubeSource
+from pymultus.multus.k8s_memory import MemoryKubeSource
 from pymultus.multus.plugin import MultusPlugin
 from pymultus.plugin import PluginContext
 from pymultus.plugin import Request

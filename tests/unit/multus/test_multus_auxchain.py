@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from pymultus.cni.errors import CniError
 from pymultus.multus.auxchain import auxiliary_chain
-from pymultus.multus.k8s import MemoryKubeSource
 from pymultus.multus.k8s import NadInfo
 from pymultus.multus.k8s import PodInfo
+from pymultus.multus.k8s_memory import MemoryKubeSource
 from pymultus.multus.netconf import load_netconf
 from pymultus.multus.passthru import Passthru
 from pymultus.multus.plan import build_plan

@@ -16,9 +16,9 @@ import pytest
 from _multus_fakes import Meta
 from _multus_fakes import make_meta
 from pymultus.cni.errors import CniError
-from pymultus.multus.k8s import MemoryKubeSource
 from pymultus.multus.k8s import NadInfo
 from pymultus.multus.k8s import PodInfo
+from pymultus.multus.k8s_memory import MemoryKubeSource
 from pymultus.plugin import Request
 from pymultus.testing import Netns
 

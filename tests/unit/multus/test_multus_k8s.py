@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from pymultus.cni.errors import CniError
-from pymultus.multus.k8s import LiveKubeSource
 from pymultus.multus.k8s import PodGone
-from pymultus.multus.k8s import RetryPolicy
 from pymultus.multus.k8s import open_kube_source
+from pymultus.multus.k8s_live import LiveKubeSource
+from pymultus.multus.k8s_live import RetryPolicy
 
 from tests.fakekube import FakeKube
 

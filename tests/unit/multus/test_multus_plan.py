@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from pymultus.cni.errors import CniError
-from pymultus.multus.k8s import MemoryKubeSource
 from pymultus.multus.k8s import NadInfo
 from pymultus.multus.k8s import PodInfo
+from pymultus.multus.k8s_memory import MemoryKubeSource
 from pymultus.multus.netconf import load_netconf
 from pymultus.multus.plan import build_plan
 from pymultus.multus.plan import parse_k8s_args

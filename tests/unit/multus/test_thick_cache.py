@@ -16,18 +16,18 @@ import pytest
 from pymultus.daemon.services import DaemonServices
 from pymultus.multus.cache_source import CachedKubeSource
 from pymultus.multus.cache_source import daemon_source
-from pymultus.multus.k8s import LiveKubeSource
 from pymultus.multus.k8s import PodGone
 from pymultus.multus.k8s import PodInfo
+from pymultus.multus.k8s_live import LiveKubeSource
 from pymultus.multus.thick import NADS_CACHE
 from pymultus.multus.thick import PODS_CACHE
 from pymultus.multus.thick import SHARED_KEY
-from pymultus.multus.thick import EventPoster
 from pymultus.multus.thick import ThickKube
-from pymultus.multus.thick import WatchCache
 from pymultus.multus.thick import daemon_setup
-from pymultus.multus.thick import trim_nad
-from pymultus.multus.thick import trim_pod
+from pymultus.multus.thick_cache import WatchCache
+from pymultus.multus.thick_cache import trim_nad
+from pymultus.multus.thick_cache import trim_pod
+from pymultus.multus.thick_workers import EventPoster
 
 from tests.fakekube import FakeKube
 
@@ -519,7 +519,7 @@ def test_the_status_write_starts_from_the_cached_pod_and_a_conflict_reads_again(
 
 
 def test_the_status_read_runs_early_and_a_conflict_reads_again(kube, kubeconfig):
-    from pymultus.multus.thick import Background
+    from pymultus.multus.thick_workers import Background
 
     uid = kube.add_pod("default", "p", node="node-a")["metadata"]["uid"]
     live = LiveKubeSource(kubeconfig=kubeconfig, environ={})

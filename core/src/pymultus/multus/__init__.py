@@ -2,8 +2,10 @@
 
 Planning, pure (touches no kernel, reads NADs/pods through a ``KubeSource``):
 :mod:`~pymultus.multus.netconf` (the netconf keys), :mod:`~pymultus.multus.annotations`
-(selection annotations), :mod:`~pymultus.multus.k8s` (``KubeSource`` and the live API),
-:mod:`~pymultus.multus.delegates` (network → delegate), :mod:`~pymultus.multus.routes`
+(selection annotations), :mod:`~pymultus.multus.k8s` (``KubeSource`` and its data;
+the live API in :mod:`~pymultus.multus.k8s_live`, an in-memory source for tests in
+:mod:`~pymultus.multus.k8s_memory`), :mod:`~pymultus.multus.delegates` (network →
+delegate), :mod:`~pymultus.multus.routes`
 (default-route plan), :mod:`~pymultus.multus.status` (network-status) and
 :mod:`~pymultus.multus.plan` (``build_plan``: all of it for one pod).
 
@@ -15,8 +17,10 @@ share, :mod:`~pymultus.multus.call` (netconf, log, chain executor, Kubernetes so
 :mod:`~pymultus.multus.scratch` (the delegate cache), :mod:`~pymultus.multus.podns`
 (interface names in the pod), :mod:`~pymultus.multus.log` and
 :mod:`~pymultus.multus.logbridge` (the process's ``logging`` records into the call's log).
-Thick mode: :mod:`~pymultus.multus.thick`, :mod:`~pymultus.multus.cache_source`,
-:mod:`~pymultus.multus.hotplug` (``/delegate``).
+Thick mode: :mod:`~pymultus.multus.thick` (the daemon's setup and warm clients),
+:mod:`~pymultus.multus.thick_cache` (list+watch caches),
+:mod:`~pymultus.multus.thick_workers` (background threads),
+:mod:`~pymultus.multus.cache_source`, :mod:`~pymultus.multus.hotplug` (``/delegate``).
 
 Manifests, for the CLI's ``dry-run``/``validate``/``try`` (never on the CNI path):
 :mod:`~pymultus.multus.manifests` is the facade the commands import from; the work is in

@@ -1,6 +1,6 @@
 """A :class:`~pymultus.multus.k8s.KubeSource` backed by the daemon's watch-fed caches.
 
-Reads come from the caches of :mod:`pymultus.multus.thick`; what the cache does not
+Reads come from the caches of :mod:`pymultus.multus.thick_cache`; what the cache does not
 hold is read live, so a miss is never a stale "not found" (a NAD created a moment ago,
 a pod the node watch has not delivered yet, a pod outside this node). A cached pod
 whose UID is not the one the runtime passed (``K8S_POD_UID``: the pod was re-created
@@ -24,17 +24,17 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from pymultus.multus.k8s import KubeSource
-from pymultus.multus.k8s import LiveKubeSource
 from pymultus.multus.k8s import NadInfo
 from pymultus.multus.k8s import PodInfo
 from pymultus.multus.k8s import open_kube_source
+from pymultus.multus.k8s_live import LiveKubeSource
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    from pymultus.multus.thick import Background
-    from pymultus.multus.thick import EventPoster
-    from pymultus.multus.thick import WatchCache
+    from pymultus.multus.thick_cache import WatchCache
+    from pymultus.multus.thick_workers import Background
+    from pymultus.multus.thick_workers import EventPoster
 
 
 class CachedKubeSource:
