@@ -249,19 +249,20 @@ def test_a_missing_link_is_none_or_link_not_found(nl: Netlink, cni_names: Names)
         get_link(nl, index=999_999)
 
 
+def assert_ip_shows(ns: Netns, name: str, kind: str, mtu: int, mac: str, txqlen: int) -> LinkInfo:
+    """``ip`` shows a link ``name`` of this kind, MTU, MAC and queue length; its info."""
+    info = ns.link(name)
+    assert info is not None
+    assert (info.kind, info.mtu, info.mac, info.raw["txqlen"]) == (kind, mtu, mac, txqlen)
+    return info
+
+
 def test_create_link_sets_mtu_mac_txqlen_and_twice_is_file_exists(
     nl: Netlink, container_netns: Netns, cni_names: Names
 ) -> None:
     br = cni_names("br")
     create_link(nl, br, "bridge", mtu=1400, mac="02:00:00:00:00:42", txqlen=55)
-    info = container_netns.link(br)
-    assert info is not None
-    assert (info.kind, info.mtu, info.mac, info.raw["txqlen"]) == (
-        "bridge",
-        1400,
-        "02:00:00:00:00:42",
-        55,
-    )
+    assert_ip_shows(container_netns, br, "bridge", 1400, "02:00:00:00:00:42", 55)
     with pytest.raises(NetlinkFailure) as caught:
         create_link(nl, br, "bridge")
     assert caught.value.errno == errno.EEXIST
@@ -296,14 +297,7 @@ def test_create_macvlan_into_another_namespace(
     finally:
         os.close(fd)
     assert host_netns.link(mv) is None
-    info = container_netns.link(mv)
-    assert info is not None
-    assert (info.kind, info.mtu, info.mac, info.raw["txqlen"]) == (
-        "macvlan",
-        1400,
-        "02:00:00:00:00:43",
-        33,
-    )
+    info = assert_ip_shows(container_netns, mv, "macvlan", 1400, "02:00:00:00:00:43", 33)
     data = info.raw["linkinfo"]["info_data"]
     assert (data["mode"], data["bcqueuelen"]) == ("bridge", 2000)
     assert info.raw["link_index"] == parent.index and "link_netnsid" in info.raw

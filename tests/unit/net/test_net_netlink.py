@@ -23,6 +23,8 @@ from pymultus.net.netlink import NLM_F_DUMP_INTR
 from pymultus.net.netlink import NLM_F_REQUEST
 from pymultus.net.netlink import NLMSG_DONE
 from pymultus.net.netlink import NLMSG_ERROR
+from pymultus.net.netlink import RTM_GETLINK
+from pymultus.net.netlink import RTM_NEWLINK
 from pymultus.net.netlink import DumpInterrupted
 from pymultus.net.netlink import Netlink
 from pymultus.net.netlink import NetlinkFailure
@@ -35,8 +37,6 @@ from pymultus.net.netlink import parse_attrs
 from pymultus.net.netlink import text
 from pymultus.net.netlink import u32
 
-RTM_NEWLINK = 16
-RTM_GETLINK = 18
 NLM_F_MULTI = 0x2
 #: What the fake answers: the request's (sequence number, index from 0) → datagrams.
 Answer = Callable[[int, int], list[bytes]]

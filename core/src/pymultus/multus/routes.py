@@ -111,10 +111,10 @@ def apply_routes(plan: RoutePlan, netns: str) -> AppliedRoutes:
     default routes that are there afterwards."""
     import socket
 
-    from pymultus.multus.rtnl import NetlinkError
     from pymultus.multus.rtnl import RouteEntry
     from pymultus.multus.rtnl import Rtnl
     from pymultus.net.netlink import RT_TABLE_MAIN
+    from pymultus.net.netlink import NetlinkFailure
     from pymultus.net.ns import entered
 
     applied = AppliedRoutes()
@@ -144,7 +144,7 @@ def apply_routes(plan: RoutePlan, netns: str) -> AppliedRoutes:
         def delete(route: RouteEntry) -> None:
             try:
                 nl.delete_route(route)
-            except NetlinkError as exc:
+            except NetlinkFailure as exc:
                 if exc.errno != errno.ESRCH:
                     raise CniError(
                         INTERNAL, f"default-route: cannot delete a default route: {exc}"
@@ -161,7 +161,7 @@ def apply_routes(plan: RoutePlan, netns: str) -> AppliedRoutes:
             try:
                 nl.add_default_route(gw, target)
                 applied.added.append((ifname, gw))
-            except NetlinkError as exc:
+            except NetlinkFailure as exc:
                 if exc.errno != errno.EEXIST:
                     raise CniError(
                         INTERNAL, f"default-route: cannot add default via {gw} dev {ifname}: {exc}"

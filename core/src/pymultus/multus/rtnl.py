@@ -1,21 +1,22 @@
 """The route requests of the default-route fix-ups, on :mod:`pymultus.net.netlink`.
 
-The meta-plugin changes a pod's routes only for ``default-route``/``gateway``: list the
-links (names), dump the main table, delete some default routes, add one.
+The meta-plugin changes a pod's routes only for ``default-route``/``gateway``: dump the
+main table, delete some default routes, add one (link names come from the ``if_*``
+ioctls; :meth:`Rtnl.links` dumps them all).
 
 The socket belongs to the network namespace of the thread that creates it: open
 :class:`Rtnl` inside :func:`pymultus.net.ns.entered`.
 
 Route dumps of one table ask the kernel to filter (``NETLINK_GET_STRICT_CHK`` with the
-table in the request, Linux 4.20+): a pod's IPv6 ``local`` table alone holds a route per
-address and per multicast prefix, and decoding those in Python cost ~0.3 ms a dump here,
-against ~0.02 ms for the main table's few routes. Entries are filtered here too, so an
-older kernel that ignores the filter gives the same answer, only slower.
+table in the request, Linux 4.20+; :func:`~pymultus.net.netlink.dump_routes`): a pod's
+IPv6 ``local`` table alone holds a route per address and per multicast prefix, and
+decoding those in Python cost ~0.3 ms a dump here, against ~0.02 ms for the main
+table's few routes. Entries are filtered here too, so an older kernel that ignores the
+filter gives the same answer, only slower.
 """
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -35,22 +36,19 @@ from pymultus.net.netlink import RTA_PRIORITY
 from pymultus.net.netlink import RTA_TABLE
 from pymultus.net.netlink import RTM_DELROUTE
 from pymultus.net.netlink import RTM_GETLINK
-from pymultus.net.netlink import RTM_GETROUTE
 from pymultus.net.netlink import RTM_NEWROUTE
 from pymultus.net.netlink import RTMSG
 from pymultus.net.netlink import RTN_UNICAST
 from pymultus.net.netlink import RTPROT_BOOT
 from pymultus.net.netlink import Netlink
-from pymultus.net.netlink import NetlinkFailure
 from pymultus.net.netlink import attr
 from pymultus.net.netlink import attr_u32
+from pymultus.net.netlink import dump_routes
 from pymultus.net.netlink import parse_attrs
 from pymultus.net.netlink import text
 from pymultus.net.netlink import u32
 
 RT_SCOPE_UNIVERSE: Final = 0
-#: The kernel refused a request (``errno`` as the kernel answered it).
-NetlinkError = NetlinkFailure
 
 
 @dataclass(frozen=True)
@@ -91,18 +89,8 @@ class Rtnl(Netlink):
         """The routes of one family: of every table (filter on
         :attr:`RouteEntry.table`), or only of ``table``; only the default routes
         (``dst_len`` 0) with ``default_only``."""
-        header_table = 0 if table is None else min(table, 255)
-        payload = RTMSG.pack(family, 0, 0, 0, header_table, 0, 0, 0, 0)
-        if table is not None and self.strict:
-            payload += attr_u32(RTA_TABLE, table)
         out: list[RouteEntry] = []
-        try:
-            answer = self.dump(RTM_GETROUTE, payload)
-        except NetlinkError as exc:
-            if exc.errno == errno.ENOENT and table is not None:
-                return out  # the kernel's filter: no such table (so no routes in it)
-            raise
-        for _kind, body in answer:
+        for _kind, body in dump_routes(self, family, table):
             fam, dst_len, _src_len, tos, rtable, proto, scope, rtype, _fl = RTMSG.unpack_from(
                 body, 0
             )

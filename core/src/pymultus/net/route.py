@@ -3,7 +3,6 @@ reference's ``RouteAddEcmp`` does."""
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -19,15 +18,14 @@ from pymultus.net.netlink import RTA_GATEWAY
 from pymultus.net.netlink import RTA_OIF
 from pymultus.net.netlink import RTA_PRIORITY
 from pymultus.net.netlink import RTA_TABLE
-from pymultus.net.netlink import RTM_GETROUTE
 from pymultus.net.netlink import RTM_NEWROUTE
 from pymultus.net.netlink import RTMSG
 from pymultus.net.netlink import RTN_UNICAST
 from pymultus.net.netlink import RTPROT_BOOT
 from pymultus.net.netlink import Netlink
-from pymultus.net.netlink import NetlinkFailure
 from pymultus.net.netlink import attr
 from pymultus.net.netlink import attr_u32
+from pymultus.net.netlink import dump_routes
 from pymultus.net.netlink import parse_attrs
 from pymultus.net.netlink import u32
 
@@ -83,17 +81,8 @@ def list_routes(nl: Netlink, family: int = socket.AF_UNSPEC) -> list[RouteEntry]
     """Routes of the main table, cloned (cache) entries left out, in dump order — what
     vishvananda/netlink's ``RouteList`` returns. One dump (the kernel filters by table),
     retried if interrupted."""
-    request = RTMSG.pack(family, 0, 0, 0, RT_TABLE_MAIN, 0, 0, 0, 0)
-    if nl.strict:
-        request += attr_u32(RTA_TABLE, RT_TABLE_MAIN)
     out: list[RouteEntry] = []
-    try:
-        answer = nl.dump(RTM_GETROUTE, request)
-    except NetlinkFailure as exc:
-        if exc.errno == errno.ENOENT:
-            return out  # the kernel's filter: no main table yet (a new namespace, lo down)
-        raise
-    for _kind, body in answer:
+    for _kind, body in dump_routes(nl, family, RT_TABLE_MAIN):
         entry = RouteEntry.from_message(body)
         if entry.flags & RTM_F_CLONED or entry.table != RT_TABLE_MAIN:
             continue
