@@ -245,9 +245,7 @@ class WorkerPool:
             return
         waiting = self._waiting.get(key)
         if waiting and not self._gate_closed():
-            self._ready.append(waiting.popleft())
-            if not waiting:
-                del self._waiting[key]
+            self._ready_next(key, waiting)
             self._cond.notify()
             return
         self._busy.discard(key)
@@ -273,12 +271,17 @@ class WorkerPool:
             if not waiting:
                 continue
             self._busy.add(key)
-            self._ready.append(waiting.popleft())
-            if not waiting:
-                del self._waiting[key]
+            self._ready_next(key, waiting)
             released = True
         if released:
             self._cond.notify_all()
+
+    def _ready_next(self, key: str, waiting: deque[Job]) -> None:
+        """The next job ``waiting`` on ``key`` becomes ready (the caller notifies);
+        a key with none left waiting leaves ``_waiting``."""
+        self._ready.append(waiting.popleft())
+        if not waiting:
+            del self._waiting[key]
 
     # -- workers -------------------------------------------------------------------
 

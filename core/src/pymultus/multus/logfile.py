@@ -71,6 +71,9 @@ class RotatingLogFile:
         self.path = path
         self.policy = policy
         self._fd = -1
+        #: ``(st_dev, st_ino)`` of the file ``_fd`` is open on: taken once at open, so
+        #: checking that the path still names it costs one ``stat`` per check.
+        self._ident = (0, 0)
         self._lock = threading.Lock()
 
     def write(self, line: str) -> None:
@@ -115,6 +118,8 @@ class RotatingLogFile:
                 os.fchmod(fd, mode)  # the umask may have taken bits away
                 os.fchown(fd, like.st_uid, like.st_gid)
         self._fd = fd
+        st = os.fstat(fd)
+        self._ident = (st.st_dev, st.st_ino)
         return fd
 
     def _locked(self, like: os.stat_result | None = None) -> int:
@@ -122,10 +127,10 @@ class RotatingLogFile:
         the lock too, so a writer holding a rotated file does not queue behind others."""
         fd = self._fd if self._fd >= 0 else self._open(like)
         while True:
-            if self._current(fd):
+            if self._current():
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
-                    if self._current(fd):
+                    if self._current():
                         return fd
                 except BaseException:
                     fcntl.flock(fd, fcntl.LOCK_UN)
@@ -134,14 +139,13 @@ class RotatingLogFile:
             self._close()  # rotated (or removed) under us: reopen
             fd = self._open(like)
 
-    def _current(self, fd: int) -> bool:
-        """Does the path still name the file ``fd`` is open on?"""
+    def _current(self) -> bool:
+        """Does the path still name the file ``_fd`` is open on?"""
         try:
             now = os.stat(self.path)
         except FileNotFoundError:
             return False
-        mine = os.fstat(fd)
-        return (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)
+        return (now.st_dev, now.st_ino) == self._ident
 
     def _rotate(self, fd: int) -> int:
         """Rename the full file (still locked by us) to its backup name, start a new one
