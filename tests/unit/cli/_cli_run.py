@@ -1,14 +1,16 @@
 """Running the ``pymultus`` command in the CLI tests: in-process (``run_cli``) and as the
 installed executable (``run_exe``), both from the repository root, without ``CNI_PATH``
-and with ``NO_COLOR`` set."""
+and with ``NO_COLOR`` set; and ``nad_object``, the NAD the tests write into their files."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymultus.cli.human import run_human
@@ -48,3 +50,14 @@ def run_exe(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProce
         check=False,
         timeout=60,
     )
+
+
+def nad_object(name: str, config: dict[str, Any], namespace: str = "default") -> dict[str, Any]:
+    """A NetworkAttachmentDefinition ``namespace/name`` with ``config`` (as JSON) in its
+    ``spec.config``."""
+    return {
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"config": json.dumps(config)},
+    }

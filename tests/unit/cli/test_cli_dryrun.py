@@ -95,6 +95,26 @@ def run_cli(
     return _cli_run.run_cli(argv, monkeypatch, capsys, data)
 
 
+def write_netconf(tmp_path: Path, **keys: str) -> Path:
+    """``tmp_path/00-pymultus.conf``: a pymultus netconf named ``m`` with ``keys``."""
+    netconf = tmp_path / "00-pymultus.conf"
+    netconf.write_text(json.dumps({"cniVersion": "1.0.0", "name": "m", "type": "pymultus", **keys}))
+    return netconf
+
+
+def plan_seed(
+    netconf: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    """``dry-run -f examples/seed --conf netconf -o json`` (pinned plugin path): exit
+    code and stdout."""
+    code, out, _ = run_cli(
+        ["dry-run", "-f", "examples/seed", "--conf", str(netconf), *PINNED, "-o", "json"],
+        monkeypatch,
+        capsys,
+    )
+    return code, out
+
+
 def check_golden(path: Path, text: str) -> None:
     if UPDATE:
         path.write_text(text)
@@ -550,23 +570,8 @@ def test_nad_the_api_would_refuse(
 def test_cluster_network_that_cannot_be_found(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    netconf = tmp_path / "00-pymultus.conf"
-    netconf.write_text(
-        json.dumps(
-            {
-                "cniVersion": "1.0.0",
-                "name": "m",
-                "type": "pymultus",
-                "clusterNetwork": "nowhere",
-                "confDir": str(tmp_path),
-            }
-        )
-    )
-    code, out, _ = run_cli(
-        ["dry-run", "-f", "examples/seed", "--conf", str(netconf), *PINNED, "-o", "json"],
-        monkeypatch,
-        capsys,
-    )
+    netconf = write_netconf(tmp_path, clusterNetwork="nowhere", confDir=str(tmp_path))
+    code, out = plan_seed(netconf, monkeypatch, capsys)
     assert code == 1
     (pod,) = json.loads(out)["pods"]
     (problem,) = pod["problems"]
@@ -648,19 +653,7 @@ def _aux_netconf(tmp_path: Path, cluster_network: str, chain: str) -> Path:
     (aux / "10-sysctl.conf").write_text(
         json.dumps({"type": "tuning", "sysctl": {"net.ipv4.conf.all.arp_ignore": "2"}})
     )
-    netconf = tmp_path / "00-pymultus.conf"
-    netconf.write_text(
-        json.dumps(
-            {
-                "cniVersion": "1.0.0",
-                "name": "m",
-                "type": "pymultus",
-                "clusterNetwork": cluster_network,
-                "auxiliaryCNIChainName": chain,
-            }
-        )
-    )
-    return netconf
+    return write_netconf(tmp_path, clusterNetwork=cluster_network, auxiliaryCNIChainName=chain)
 
 
 def test_the_auxiliary_chain_is_planned_last_without_a_status_entry(
@@ -671,11 +664,7 @@ def test_the_auxiliary_chain_is_planned_last_without_a_status_entry(
         json.dumps({"cniVersion": "1.0.0", "name": "k8s-pod", "plugins": [{"type": "bridge"}]})
     )
     netconf = _aux_netconf(tmp_path, str(cluster), "podtune")
-    code, out, _ = run_cli(
-        ["dry-run", "-f", "examples/seed", "--conf", str(netconf), *PINNED, "-o", "json"],
-        monkeypatch,
-        capsys,
-    )
+    code, out = plan_seed(netconf, monkeypatch, capsys)
     assert code == 0, out
     (pod,) = json.loads(out)["pods"]
     assert ifaces(pod) == [
@@ -692,22 +681,14 @@ def test_auxiliary_chain_problems_point_at_the_netconf_key(
     """A missing clusterNetwork file is one problem (not a second one about the stand-in's
     name), and the chain is still planned; a bad chain name is located at its key."""
     netconf = _aux_netconf(tmp_path, str(tmp_path / "missing.conflist"), "podtune")
-    code, out, _ = run_cli(
-        ["dry-run", "-f", "examples/seed", "--conf", str(netconf), *PINNED, "-o", "json"],
-        monkeypatch,
-        capsys,
-    )
+    code, out = plan_seed(netconf, monkeypatch, capsys)
     assert code == 1
     (pod,) = json.loads(out)["pods"]
     assert [p["location"]["path"] for p in pod["problems"]] == ["clusterNetwork"]
     assert ifaces(pod)[-1] == ("net2", "podtune", "auxiliary")
 
     netconf = _aux_netconf(tmp_path, str(tmp_path / "missing.conflist"), "../etc")
-    code, out, _ = run_cli(
-        ["dry-run", "-f", "examples/seed", "--conf", str(netconf), *PINNED, "-o", "json"],
-        monkeypatch,
-        capsys,
-    )
+    code, out = plan_seed(netconf, monkeypatch, capsys)
     (pod,) = json.loads(out)["pods"]
     assert [p["location"]["path"] for p in pod["problems"]] == [
         "clusterNetwork",

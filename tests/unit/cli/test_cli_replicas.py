@@ -8,34 +8,28 @@ from typing import Any
 
 import pytest
 import yaml
-from pymultus.cli.human import run_human
+from _cli_run import nad_object
+from _cli_run import run_cli
 from pymultus.cli.replicas import fixed_addresses
 from pymultus.cli.replicas import pods_from_template
 from pymultus.multus.manifests import loads_manifests
 
-ROOT = Path(__file__).resolve().parents[3]
 BIN = "tests/fixtures/manifests/cni-bin"
-NAD = {
-    "apiVersion": "k8s.cni.cncf.io/v1",
-    "kind": "NetworkAttachmentDefinition",
-    "metadata": {"name": "lan", "namespace": "default"},
-    "spec": {
-        "config": json.dumps(
+NAD = nad_object(
+    "lan",
+    {
+        "cniVersion": "1.0.0",
+        "name": "lan",
+        "plugins": [
             {
-                "cniVersion": "1.0.0",
-                "name": "lan",
-                "plugins": [
-                    {
-                        "type": "macvlan",
-                        "master": "eth1",
-                        "capabilities": {"ips": True, "mac": True},
-                        "ipam": {"type": "static"},
-                    }
-                ],
+                "type": "macvlan",
+                "master": "eth1",
+                "capabilities": {"ips": True, "mac": True},
+                "ipam": {"type": "static"},
             }
-        )
+        ],
     },
-}
+)
 SELECTION = [{"name": "lan", "ips": ["192.0.2.10/24"], "mac": "02:00:00:00:00:0a"}]
 
 
@@ -56,12 +50,12 @@ def dry_run(
 ) -> tuple[int, dict[str, Any]]:
     path = tmp_path / "objects.yaml"
     path.write_text(yaml.safe_dump_all([NAD, obj]))
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("CNI_PATH", raising=False)
-    code = run_human(
-        ["dry-run", "-f", str(path), "--bin-dir", BIN, "--cni-path", BIN, "-o", "json"]
+    code, out, _ = run_cli(
+        ["dry-run", "-f", str(path), "--bin-dir", BIN, "--cni-path", BIN, "-o", "json"],
+        monkeypatch,
+        capsys,
     )
-    return code, json.loads(capsys.readouterr().out)
+    return code, json.loads(out)
 
 
 def the_object(obj: dict[str, Any]) -> Any:

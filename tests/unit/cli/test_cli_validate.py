@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 import yaml
 from _cli_run import ROOT
+from _cli_run import nad_object
 from _cli_run import run_cli
 from _cli_run import run_exe
 from pymultus.cli.validate.schema import BUILTIN_NAD_SCHEMA
@@ -324,45 +325,45 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[st
     assert code == 1 and doc["files"] == ["<stdin>"] and len(doc["errors"]) == 17
 
 
+def test_plugin_error_in_a_single_conf_is_at_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A conf file's plugin is the document itself: its key is the path (not ``.mtu``)."""
+    conf = {"cniVersion": "1.0.0", "name": "x", "type": "macvlan", "master": "eth1", "mtu": "9"}
+    (tmp_path / "10-x.conf").write_text(json.dumps(conf))
+    code, doc = validate_json(["-f", str(tmp_path / "10-x.conf")], monkeypatch, capsys)
+    assert code == 1
+    assert [e["location"]["path"] for e in doc["errors"]] == ["mtu"]
+
+
 # -- workloads whose pods would share a fixed address ---------------------------------------
 
-STATIC_NAD = {
-    "apiVersion": "k8s.cni.cncf.io/v1",
-    "kind": NAD,
-    "metadata": {"name": "lan", "namespace": "default"},
-    "spec": {
-        "config": json.dumps(
+STATIC_NAD = nad_object(
+    "lan",
+    {
+        "cniVersion": "1.0.0",
+        "name": "lan",
+        "plugins": [
             {
-                "cniVersion": "1.0.0",
-                "name": "lan",
-                "plugins": [
-                    {
-                        "type": "macvlan",
-                        "master": "eth1",
-                        "capabilities": {"ips": True},
-                        "ipam": {"type": "static", "addresses": [{"address": "192.0.2.5/24"}]},
-                    }
-                ],
-            }
-        )
-    },
-}
-PLAIN_NAD = {
-    **STATIC_NAD,
-    "metadata": {"name": "plain", "namespace": "default"},
-    "spec": {
-        "config": json.dumps(
-            {
-                "cniVersion": "1.0.0",
-                "name": "plain",
                 "type": "macvlan",
                 "master": "eth1",
                 "capabilities": {"ips": True},
-                "ipam": {"type": "static"},
+                "ipam": {"type": "static", "addresses": [{"address": "192.0.2.5/24"}]},
             }
-        )
+        ],
     },
-}
+)
+PLAIN_NAD = nad_object(
+    "plain",
+    {
+        "cniVersion": "1.0.0",
+        "name": "plain",
+        "type": "macvlan",
+        "master": "eth1",
+        "capabilities": {"ips": True},
+        "ipam": {"type": "static"},
+    },
+)
 IPS = [{"name": "plain", "ips": ["192.0.2.10/24"]}]
 SHARED_PATH = 'spec.template.metadata.annotations["k8s.v1.cni.cncf.io/networks"][0]'
 

@@ -28,6 +28,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pymultus.cli.settings import DEFAULT_CNI_PATH
     from pymultus.cli.settings import Settings
     from pymultus.cli.settings import split_path
     from pymultus.cni.errors import CniError
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     registry = settings.registry()
     path = list(args.bin_dir) + split_path(os.environ.get("CNI_PATH", ""))
     if not path:
-        path = ["/opt/cni/bin", "/usr/lib/cni"]
+        path = split_path(DEFAULT_CNI_PATH)
     python: list[dict[str, Any]] = []
     failed = False
     for ref in registry.python_types():

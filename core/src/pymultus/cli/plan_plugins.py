@@ -5,7 +5,7 @@ Python plugin package, else a binary on ``binDir`` + CNI_PATH), applies the skel
 version gate and the plugin's own ``validate``, and shows the exact stdin the plugin
 would read. This is the part of a pod plan that knows about plugin implementations;
 ``pymultus validate`` uses the same resolving and checks (:func:`resolve`,
-:func:`version_error`, :func:`run_validate`, :func:`error_path`) on its own. Static
+:func:`version_error`, :func:`run_validate`, :func:`error_location`) on its own. Static
 IPAM of ours is pure, so it is asked for the addresses it would hand out.
 """
 
@@ -70,6 +70,15 @@ def error_path(exc: CniError) -> str:
         return path
     m = _GO_FIELD.search(exc.msg)
     return m.group(1) if m else ""
+
+
+def error_location(where: Location, exc: CniError) -> Location:
+    """``where`` (a plugin's config) narrowed to the key the plugin's error is about
+    (:func:`error_path`); ``where`` itself when the error names none."""
+    sub = error_path(exc)
+    if not sub:
+        return where
+    return where.at(path=f"{where.path}.{sub}" if where.path else sub)
 
 
 def run_validate(runner: PluginRunner, config: dict[str, Any]) -> CniError | None:
@@ -170,15 +179,7 @@ def check_plugin(
         bad = True
     err = run_validate(runner, stdin)
     if err is not None:
-        path = error_path(err)
-        problems.add(
-            Problem.from_error(
-                err,
-                where.at(
-                    path=f"{where.path}.{path}" if where.path and path else (path or where.path)
-                ),
-            )
-        )
+        problems.add(Problem.from_error(err, error_location(where, err)))
         bad = True
     return bad
 

@@ -277,13 +277,7 @@ def render_python_shim(source: Path = PYTHON_SHIM_SOURCE, python: str | None = N
     """The Python shim as an executable: its source behind a ``-IS`` shebang."""
     python = python or sys.executable
     _check_shebang(python)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InstallError(
-            f"the Python shim {source} is missing ({exc.strerror or exc}); "
-            "is the thick-mode daemon package installed?"
-        ) from None
+    text = _shim_source(source).decode("utf-8")
     if text.startswith("#!"):
         text = text.split("\n", 1)[1] if "\n" in text else ""
     return f"#!{python} -IS\n{text}".encode()
@@ -357,28 +351,28 @@ def install_shim(
     precompiled module in ``pymultus-shim.d/``)."""
     path = bin_dir / SHIM_NAME
     if python_shim:
-        files = python_shim_files(bin_dir)
         what = f"Python shim ({PYTHON_SHIM_SOURCE}), precompiled in {bin_dir / PYTHON_SHIM_DIR}"
-        if dry_run:
-            changed = any(not same_file_content(p, d, m) for p, d, m in files)
-            return Action(path, what, changed)
-        changed = False
-        for file_path, data, mode in files:
-            _ensure_dir(file_path.parent)
-            changed = replace_file(file_path, data, mode) or changed
-        return Action(path, what, changed)
-    else:
-        source = find_compiled_shim(shim_binary)
-        data = source.read_bytes()
-        what = f"compiled shim ({source})"
-    return _install_bytes(path, data, what, dry_run)
+        return _install_files(path, python_shim_files(bin_dir), what, dry_run)
+    source = find_compiled_shim(shim_binary)
+    return _install_bytes(path, source.read_bytes(), f"compiled shim ({source})", dry_run)
 
 
 def _install_bytes(path: Path, data: bytes, what: str, dry_run: bool) -> Action:
+    return _install_files(path, [(path, data, EXEC_MODE)], what, dry_run)
+
+
+def _install_files(
+    path: Path, files: list[tuple[Path, bytes, int]], what: str, dry_run: bool
+) -> Action:
+    """Write ``files`` ((path, content, mode), in order) atomically, each only if it
+    differs; one :class:`Action` for ``path``, changed if any file did (would)."""
     if dry_run:
-        return Action(path, what, not same_file_content(path, data, EXEC_MODE))
-    _ensure_dir(path.parent)
-    return Action(path, what, replace_file(path, data, EXEC_MODE))
+        return Action(path, what, any(not same_file_content(p, d, m) for p, d, m in files))
+    changed = False
+    for file_path, data, mode in files:
+        _ensure_dir(file_path.parent)
+        changed = replace_file(file_path, data, mode) or changed
+    return Action(path, what, changed)
 
 
 def _ensure_dir(directory: Path) -> None:

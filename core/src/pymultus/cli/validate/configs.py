@@ -112,7 +112,7 @@ def check_plugin(
     """Resolve ``type`` and ``ipam.type``; for Python plugins, the version gate (reported
     at ``version_loc``; ``None``: the version is already reported as unknown) and the
     plugin's own ``validate``."""
-    from pymultus.cli.plan_plugins import error_path
+    from pymultus.cli.plan_plugins import error_location
     from pymultus.cli.plan_plugins import resolve
     from pymultus.cli.plan_plugins import run_validate
     from pymultus.cli.plan_plugins import version_error
@@ -138,8 +138,7 @@ def check_plugin(
             continue
         bad = run_validate(runner, config)
         if bad is not None:
-            sub = error_path(bad)
-            v.error(loc.at(path=f"{loc.path}.{sub}" if sub else loc.path), bad.msg, bad)
+            v.error(error_location(loc, bad), bad.msg, bad)
 
 
 def _key_in(msg: str) -> str:
